@@ -1,0 +1,3 @@
+from desurv.cli import main
+
+raise SystemExit(main())

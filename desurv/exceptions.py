@@ -1,0 +1,31 @@
+"""Warning and error classes of desurv.
+
+Every warning desurv emits is a subclass of :class:`DeSurvWarning`, so users can filter them
+all at once (``warnings.simplefilter("ignore", desurv.exceptions.DeSurvWarning)``) or one kind
+at a time.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DeSurvWarning",
+    "ConvergenceWarning",
+    "DataWarning",
+    "DivergenceError",
+]
+
+
+class DeSurvWarning(UserWarning):
+    """Base class of every warning emitted by desurv."""
+
+
+class ConvergenceWarning(DeSurvWarning):
+    """A fit stopped at ``max_iter`` before its relative loss change fell below ``tol``."""
+
+
+class DataWarning(DeSurvWarning):
+    """Input data were modified or look suspicious (dropped genes, zero-filled genes, ...)."""
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became non-finite during a fit; the message names the hyperparameters."""
