@@ -224,7 +224,7 @@ def _index_by(df: pd.DataFrame, column: str, path: Path, header_lines: int = 1) 
         line_of.setdefault(v, []).append(i + header_lines + 1)
     _check_unique(list(ids), path, f"{column} values", line_of)
     out = df.drop(columns=[column])
-    out.index = pd.Index(ids, name=None)
+    out.index = pd.Index(ids.to_numpy(), name=None)
     return out
 
 
@@ -730,7 +730,7 @@ def parse_icgc_expression(path: str | Path, *, value_column: str,
         df = df[~df.duplicated(subset=[sample_column, gene_column], keep="first")]
     order = pd.unique(df[sample_column])
     expr = df.pivot(index=gene_column, columns=sample_column, values=value_column)
-    expr = expr.reindex(columns=order)
+    expr = expr.reindex(index=pd.unique(df[gene_column]), columns=order)
     expr.index = expr.index.astype(str)
     expr.index.name = None
     expr.columns = [str(c) for c in expr.columns]
