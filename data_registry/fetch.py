@@ -153,10 +153,11 @@ def expected_sha256(entry: CohortEntry, spec: FileSpec) -> tuple[str | None, str
     return None, ""
 
 
-def _set_aside(path: Path, actual: str) -> Path:
+def _set_aside(path: Path, actual: str, name: str) -> Path:
+    """Move a rejected file to ``<cache>/_rejected/<name>.<first 12 hex of its sha256>``."""
     rejected = cache_dir() / "_rejected"
     rejected.mkdir(parents=True, exist_ok=True)
-    target = rejected / f"{path.name.removesuffix('.part')}.{actual[:12]}"
+    target = rejected / f"{name}.{actual[:12]}"
     os.replace(path, target)
     return target
 
@@ -171,7 +172,7 @@ def _verify(entry: CohortEntry, spec: FileSpec, path: Path, *, in_mirror: bool) 
     if in_mirror:
         where = f"the mirror copy {path} was left in place and not used"
     else:
-        where = f"the file was set aside as {_set_aside(path, actual)} and not used"
+        where = f"the file was set aside as {_set_aside(path, actual, spec.name)} and not used"
     raise HashMismatchError(
         f"cohort {entry.id!r}, file {spec.name!r}: sha256 mismatch: expected {expected} (from "
         f"the {origin}), got {actual}; {where}. Fetch it again "
@@ -302,7 +303,7 @@ def locate(entry: CohortEntry, spec: FileSpec, *, download: bool = True,
     expected, origin = expected_sha256(entry, spec)
     actual = file_sha256(part)
     if expected is not None and actual != expected:
-        aside = _set_aside(part, actual)
+        aside = _set_aside(part, actual, spec.name)
         raise HashMismatchError(
             f"cohort {entry.id!r}, file {spec.name!r} downloaded from {spec.url}: sha256 "
             f"mismatch: expected {expected} (from the {origin}), got {actual}; the download "
