@@ -431,8 +431,8 @@ def build_anndata(entry: CohortEntry, expr: pd.DataFrame, clin: pd.DataFrame,
     AnnData
         Samples x genes (``X`` = expression transposed, float64); ``obs``: ``time`` (months),
         ``event`` (int 0/1, or pandas nullable ``Int64`` when some are missing), ``cohort``,
-        then the clinical fields; ``uns``: ``provenance``, ``units``, ``value_scale``,
-        ``selection``, ``gene_mapping``.
+        then the clinical fields; ``uns``: ``provenance`` (with ``files``: ``{file name: {role, url,
+        sha256, path}}``), ``units``, ``value_scale``, ``selection``, ``gene_mapping``.
     """
     clinical_file = next((f["name"] for f in files if f["role"] in
                           ("clinical", "sdrf", "series_matrix", "study")), "the clinical table")
@@ -475,7 +475,8 @@ def build_anndata(entry: CohortEntry, expr: pd.DataFrame, clin: pd.DataFrame,
         "access": entry.access,
         "format": entry.format,
         "derived_from": entry.derived_from,
-        "files": [{k: str(v) for k, v in f.items()} for f in files],
+        "files": {str(f["name"]): {k: str(v) for k, v in f.items() if k != "name"}
+                  for f in files},
     }
     adata.uns["units"] = {k: (list(v) if isinstance(v, list) else v) for k, v in units.items()}
     adata.uns["value_scale"] = entry.value_scale

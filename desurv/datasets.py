@@ -200,8 +200,9 @@ def load(dataset_id: str, *, download: bool = True, apply_selection: bool = True
         sample ids. ``obs``: ``time`` (months, float; 1 month = 365.25/12 days), ``event``
         (int 0/1; pandas ``Int64`` when some are missing), ``cohort`` (the id), then the
         clinical fields. ``uns``: ``provenance`` (source, accession, citation, licence,
-        files with sha256), ``units`` (``time: months``, ``time_original_unit``),
-        ``value_scale``, ``selection`` (what was applied, counts), ``gene_mapping``.
+        ``files``: ``{file name: {role, url, sha256, path}}``), ``units``
+        (``time: months``, ``time_original_unit``), ``value_scale``, ``selection`` (what
+        was applied, counts), ``gene_mapping``.
         Nothing is written to disk except downloads into the cache.
 
     Raises
