@@ -88,6 +88,11 @@ def read_cohort(entry: CohortEntry, paths: Mapping[str, list[Path]]
                     f"{key!r} in the series matrix"
                 )
             expr.columns = [to_gsm[c] for c in expr.columns]
+            n_series = len(clin)
+            clin = clin.loc[clin.index.isin(expr.columns)]
+            if len(clin) < n_series:
+                log.info("%s: %d series samples are not in the supplementary table", entry.id,
+                         n_series - len(clin))
     elif fmt == "arrayexpress":
         sdrf = parsers.parse_sdrf(_one(paths, "sdrf", entry),
                                   sample_column=opts.get("sdrf_sample_column", "Source Name"))
@@ -351,6 +356,11 @@ def survival(clin: pd.DataFrame, entry: CohortEntry) -> tuple[np.ndarray, np.nda
 
 
 def _select(obs: pd.DataFrame, entry: CohortEntry) -> tuple[np.ndarray, dict[str, Any]]:
+    """Boolean mask of the samples the entry's selection keeps, and what was applied.
+
+    ``obs`` is the clinical table as published (strings), aligned to the samples, so that
+    ``where`` clauses compare the archive's own values.
+    """
     sel = entry.selection
     keep = np.ones(len(obs), dtype=bool)
     info: dict[str, Any] = {"description": sel.get("description", "all samples"),
@@ -448,7 +458,7 @@ def build_anndata(entry: CohortEntry, expr: pd.DataFrame, clin: pd.DataFrame,
     keep = np.ones(len(obs), dtype=bool)
     sel_info: dict[str, Any] = {"description": "not applied", "n_before": int(len(obs))}
     if apply_selection and entry.selection:
-        keep, sel_info = _select(obs, entry)
+        keep, sel_info = _select(clin, entry)
     if survival_only:
         keep &= obs["time"].notna().to_numpy() & obs["event"].notna().to_numpy()
         sel_info["survival_only"] = True

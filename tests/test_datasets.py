@@ -318,3 +318,28 @@ def test_list_without_mirror_still_works(monkeypatch: pytest.MonkeyPatch) -> Non
     table = ds.list_datasets()
     assert isinstance(table, pd.DataFrame)
     assert (table.loc[TIDY, "available"] == "unavailable").all() if TIDY else True
+
+
+def test_geo_supplementary_table_matched_through_sample_titles(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from data_registry import assemble
+    from data_registry.registry import FileSpec
+
+    supp = tmp_path / "GSE71729_supp.txt.gz"
+    supp.write_bytes(gzip.compress(
+        b"gene\tPancreas_Primary_2\tPancreas_Primary_1\nKRT6A\t1\t2\nGATA6\t3\t4\n"))
+    base = load_registry()["moffitt_gse71729"]
+    extra = FileSpec("supplementary", "GSE71729_supp.txt.gz", None, None)
+    entry = replace(base, files=(*base.files, extra))
+    paths = {"series_matrix": [FIX / "geo" / "GSE71729_mini_series_matrix.txt"],
+             "supplementary": [supp]}
+    expr, clin, _ = assemble.read_cohort(entry, paths)
+    assert list(expr.columns) == ["GSM1844113", "GSM1844112"]  # titles -> GSM ids
+    assert len(clin) == 2  # series samples absent from the table are left out
+    a = assemble.build_anndata(entry, expr, clin, None, [])
+    assert a.obs["time"].tolist() == [21.03, 7.4]
+    bad = tmp_path / "bad_supp.txt"
+    bad.write_text("gene\tNo_Such_Title\nKRT6A\t1\n")
+    with pytest.raises(MalformedFileError, match="'No_Such_Title'.* match no sample"):
+        assemble.read_cohort(entry, {**paths, "supplementary": [bad]})
