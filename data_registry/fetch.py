@@ -190,10 +190,9 @@ def _not_available(entry: CohortEntry, spec: FileSpec, reason: str,
         root = mirror if mirror is not None else Path(f"${MIRROR_ENV}")
         folders.insert(0, str(root / entry.mirror))
     url = spec.url or "(no open download)"
-    access = ""
+    access = f" Access: {entry.access_note}" if entry.access_note else ""
     if entry.access == "controlled" or (spec.url is None and entry.access_note):
         cls = AccessRestrictedError
-        access = f" Access: {entry.access_note}"
     return cls(
         f"cohort {entry.id!r}: file {spec.name!r} is not available: {reason}. Get it from "
         f"{url} and put it in {' or '.join(folders)} (file name {spec.name!r}).{access}"

@@ -28,6 +28,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -537,7 +539,6 @@ def parse_processed_matrix(path: str | Path, *, member: str | None = None) -> pd
     """
     path = Path(path)
     if zipfile.is_zipfile(path):
-        cache = path.with_name(f".{path.name}.extracted")
         with zipfile.ZipFile(path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
             if member is None:
@@ -549,16 +550,20 @@ def parse_processed_matrix(path: str | Path, *, member: str | None = None) -> pd
                 if not match:
                     raise MalformedFileError(f"{path}: no member {member!r} in the zip")
                 info = match[0]
-            cache.mkdir(exist_ok=True)
-            target = cache / Path(info.filename).name
-            if not target.exists() or target.stat().st_size != info.file_size:
+            # extracted to a temporary folder (the zip may sit in a read-only mirror)
+            with tempfile.TemporaryDirectory(prefix="desurv-") as tmp:
+                target = Path(tmp) / Path(info.filename).name
                 try:
                     with zf.open(info) as src, open(target, "wb") as dst:
-                        dst.write(src.read())
+                        shutil.copyfileobj(src, dst)
                 except (zipfile.BadZipFile, EOFError) as exc:
-                    target.unlink(missing_ok=True)
                     raise MalformedFileError(f"{path}: corrupt zip member ({exc})") from None
-        path = target
+                try:
+                    return parse_processed_matrix(target)
+                except MalformedFileError as exc:
+                    raise MalformedFileError(
+                        str(exc).replace(str(target), f"{path} (member {info.filename})")
+                    ) from None
     lines = _lines(path)
     first = next(lines, None)
     second = next(lines, None)
