@@ -276,3 +276,31 @@ def test_tar_gz_study_is_downloaded_and_unpacked_once(server: tuple[_Server, str
     assert (folder / "study" / "data_mrna_seq_v2_rsem.txt").read_bytes() == PAYLOAD
     assert fetch.locate(entry, spec) == folder
     assert state.requests.count("/study.tar.gz") == 1
+
+
+def test_load_downloads_parses_then_uses_the_cache(server: tuple[_Server, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """desurv.datasets.load end to end over HTTP: download, pin, parse; then cache only."""
+    import gzip
+
+    import desurv.datasets as ds
+    from data_registry.registry import Registry
+
+    state, base = server
+    fix = Path(__file__).resolve().parent / "data" / "registry" / "geo"
+    state.files["/GSE71729_series_matrix.txt.gz"] = gzip.compress(
+        (fix / "GSE71729_mini_series_matrix.txt").read_bytes())
+    real = load_registry()
+    moffitt = real["moffitt_gse71729"]
+    spec = replace(moffitt.files[0], url=base + "/GSE71729_series_matrix.txt.gz")
+    reg = Registry([replace(moffitt, files=(spec,))])
+    monkeypatch.setattr(ds, "load_registry", lambda: reg)
+    a = ds.load("moffitt_gse71729", progressbar=False)
+    assert a.n_obs == 3 and a.obs["event"].tolist() == [1, 0, 1]
+    sha = a.uns["provenance"]["files"]["GSE71729_series_matrix.txt.gz"]["sha256"]
+    assert sha == json.loads(fetch.lock_path().read_text())["files"][
+        "moffitt_gse71729/GSE71729_series_matrix.txt.gz"]["sha256"]
+    n = len(state.requests)
+    b = ds.load("moffitt_gse71729", download=False)
+    assert len(state.requests) == n and b.shape == a.shape
+    assert ds.list_datasets().loc["moffitt_gse71729", "available"] == "cache"

@@ -239,3 +239,11 @@ def test_tidy_truncated_matrix_rows(tmp_path: Path) -> None:
         fh.write("gene,A,B,C\nTP53,1,2,3\nKRAS,3,4,5\nGATA6,7")  # cut inside the last row
     with pytest.raises(MalformedFileError, match=r"line\(s\) 4 have fewer fields"):
         parsers.parse_tidy_expression(e)
+
+
+def test_processed_zip_with_ragged_member_names_zip_and_member(tmp_path: Path) -> None:
+    z = tmp_path / "E-MTAB-0000.processed.1.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("matrix.txt", "Hybridization REF\tA\tB\nReporter REF\tv\tv\nG1\t1\t2\nG2\t3\n")
+    with pytest.raises(MalformedFileError, match=r"processed.1.zip \(member matrix.txt\).*line"):
+        parsers.parse_processed_matrix(z)
