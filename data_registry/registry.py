@@ -66,6 +66,15 @@ FILE_ROLES = (
     "annotation",
     "study",
 )
+#: File roles each format needs (xena: an expression file and a clinical or survival table).
+REQUIRED_ROLES = {
+    "tidy": ("expression", "clinical"),
+    "geo_series_matrix": ("series_matrix",),
+    "arrayexpress": ("expression", "sdrf"),
+    "xena": ("expression",),
+    "cbioportal": ("study",),
+    "icgc": ("expression", "clinical"),
+}
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED = (
@@ -323,14 +332,24 @@ def _parse_entry(raw: Mapping[str, Any], index: int) -> CohortEntry:
             raise _err(where, "a tidy entry has exactly an expression and a clinical file")
     if mirror is None and all(f.url is None for f in files):
         raise _err(where, "has neither a mirror folder nor any URL: nowhere to get it from")
+    roles = {f.role for f in files}
+    missing = [r for r in REQUIRED_ROLES[raw["format"]] if r not in roles]
+    if raw["format"] == "xena" and not roles & {"clinical", "survival"}:
+        missing.append("clinical or survival")
+    if missing:
+        raise _err(where, f"format {raw['format']!r} needs files with role(s) {missing}")
     genes = raw.get("genes")
     if not isinstance(genes, dict) or genes.get("id_type") not in (
         "symbol", "ensembl", "probe", "entrez"
     ):
         raise _err(where, "needs [cohort.genes] with id_type symbol|ensembl|probe|entrez")
-    if genes["id_type"] in ("ensembl", "probe", "entrez") and not genes.get("map"):
-        if genes["id_type"] != "ensembl" or not genes.get("symbol_column"):
-            raise _err(where, f"id_type {genes['id_type']!r} needs genes.map (how ids map)")
+    if genes["id_type"] != "symbol" and not genes.get("map"):
+        raise _err(where, f"id_type {genes['id_type']!r} needs genes.map (the file role of "
+                   "the id -> symbol table)")
+    if genes.get("map") and genes["map"] not in roles:
+        raise _err(where, f"genes.map {genes['map']!r} names no file role of the entry")
+    if genes.get("collapse", "mean") not in ("mean", "max_mean"):
+        raise _err(where, "genes.collapse must be 'mean' or 'max_mean'")
     clin = raw.get("clinical")
     if not isinstance(clin, dict):
         raise _err(where, "needs a [cohort.clinical] mapping")
@@ -338,6 +357,11 @@ def _parse_entry(raw: Mapping[str, Any], index: int) -> CohortEntry:
     selection = raw.get("selection", {})
     if not isinstance(selection, dict) or (selection and not selection.get("description")):
         raise _err(where, "[cohort.selection] needs a 'description'")
+    for clause in selection.get("where", []):
+        ops = [k for k in ("equals", "in", "matches") if k in clause]
+        if not isinstance(clause.get("field"), str) or len(ops) != 1:
+            raise _err(where, f"selection clause {clause} needs a field and one of equals, "
+                       "in, matches")
     parse = raw.get("parse", {})
     if not isinstance(parse, dict):
         raise _err(where, "[cohort.parse] must be a table")

@@ -162,6 +162,30 @@ def test_invalid_registries_are_refused_with_the_entry_named(raw: dict) -> None:
     assert "nowhere to get it from" in _bad(raw, no_source)
 
 
+def test_format_roles_gene_maps_and_selection_clauses_are_checked(raw: dict) -> None:
+    def no_series_matrix(d: dict) -> None:
+        d["cohort"][2]["files"][0]["role"] = "supplementary"
+
+    assert "needs files with role(s) ['series_matrix']" in _bad(raw, no_series_matrix)
+
+    def map_without_file(d: dict) -> None:
+        gse = next(c for c in d["cohort"] if c["id"] == "gse39582")
+        gse["files"] = [f for f in gse["files"] if f["role"] != "annotation"]
+
+    assert "genes.map 'annotation' names no file role" in _bad(raw, map_without_file)
+
+    def probe_without_map(d: dict) -> None:
+        gse = next(c for c in d["cohort"] if c["id"] == "gse39582")
+        del gse["genes"]["map"]
+
+    assert "id_type 'probe' needs genes.map" in _bad(raw, probe_without_map)
+
+    def bad_clause(d: dict) -> None:
+        d["cohort"][2]["selection"]["where"] = [{"field": "tissue type", "like": "Prim"}]
+
+    assert "needs a field and one of equals, in, matches" in _bad(raw, bad_clause)
+
+
 def test_time_units() -> None:
     assert normalise_time_unit("Month") == "months"
     assert normalise_time_unit("days") == "days"
