@@ -131,9 +131,11 @@ def read_cohort(entry: CohortEntry, paths: Mapping[str, list[Path]]
         for t in tables[1:]:
             clin = clin.join(t, how="outer", rsuffix="_survival")
     elif fmt == "cbioportal":
+        folder = _one(paths, "study", entry)
+        if opts.get("study_dir") and (folder / opts["study_dir"]).is_dir():
+            folder = folder / opts["study_dir"]
         expr, clin = parsers.parse_cbioportal_study(
-            _one(paths, "study", entry), mrna_file=opts.get("mrna_file",
-                                                            "data_mrna_seq_v2_rsem.txt"),
+            folder, mrna_file=opts.get("mrna_file", "data_mrna_seq_v2_rsem.txt"),
             symbol_column=entry.genes.get("column", "Hugo_Symbol"),
         )
     elif fmt == "icgc":
