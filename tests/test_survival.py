@@ -157,12 +157,13 @@ def test_survival_on_anndata_writes_uns_and_roundtrips(cohort, tmp_path):
         X=np.zeros((len(cohort), 2), dtype=np.float32),
         obs=cohort.set_index(pd.Index([f"p{i}" for i in range(len(cohort))])),
     )
-    assert survival(adata, ["x1", "x2"], strata="stratum", groupby="grp") is None
+    assert survival(adata, ["x1", "x2"], strata="stratum", groupby="grp", score_key="score") is None
     uns = adata.uns["survival"]
     assert uns["implementation"] == "python"
     assert list(uns["cox"]["terms"]) == ["x1", "x2"]
     assert set(uns["cox"]) >= {"coef", "hr", "se", "p", "lrt", "bic", "aic", "concordance"}
     assert uns["logrank"]["df"] == 2
+    assert 0 < uns["concordance"]["concordance"] < 1
     path = tmp_path / "s.h5ad"
     adata.write_h5ad(path)
     back = ad.read_h5ad(path)
@@ -192,6 +193,18 @@ def test_survival_on_dataframe_and_arrays(cohort):
     assert res2.cox["coefficients"]["coef"].iloc[0] == pytest.approx(
         res.cox["coefficients"]["coef"].iloc[0], rel=1e-12
     )
+
+
+def test_survival_score_key_cindex_within_strata(cohort):
+    res = survival(cohort, score_key="score", strata="stratum")
+    assert res.cox is None and res.logrank is None
+    expected = concordance_index(
+        cohort["time"], cohort["event"], cohort["score"], strata=cohort["stratum"]
+    )
+    assert res.concordance["concordance"] == expected
+    assert res.concordance["score"] == "score"
+    with pytest.raises(AttributeError):
+        res.no_such_key  # noqa: B018
 
 
 def test_survival_drops_missing_with_warning(cohort):

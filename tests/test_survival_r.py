@@ -93,19 +93,14 @@ def test_concordance_exact(rb, cohort, stratified):
 def test_call_site_records_implementation(rb, cohort, tmp_path):
     obs = cohort.set_index(pd.Index([f"p{i}" for i in range(len(cohort))]))
     adata = ad.AnnData(X=np.zeros((len(cohort), 1), dtype=np.float32), obs=obs)
-    survival(adata, ["x1", "grp"], strata="stratum", groupby="grp", key_added="s_py")
-    survival(
-        adata,
-        ["x1", "grp"],
-        strata="stratum",
-        groupby="grp",
-        key_added="s_r",
-        implementation="r",
-    )
+    kw = {"strata": "stratum", "groupby": "grp", "score_key": "score"}
+    survival(adata, ["x1", "grp"], key_added="s_py", **kw)
+    survival(adata, ["x1", "grp"], key_added="s_r", implementation="r", **kw)
     py, r = adata.uns["s_py"], adata.uns["s_r"]
     assert py["implementation"] == "python" and r["implementation"] == "r"
     assert list(py["cox"]["terms"]) == list(r["cox"]["terms"]) == ["x1", "grpB", "grpC"]
     np.testing.assert_allclose(py["cox"]["coef"], r["cox"]["coef"], rtol=1e-6)
     assert abs(py["logrank"]["chisq"] - r["logrank"]["chisq"]) < 1e-8
+    assert py["concordance"]["concordance"] == r["concordance"]["concordance"]
     adata.write_h5ad(tmp_path / "r.h5ad")
     assert ad.read_h5ad(tmp_path / "r.h5ad").uns["s_r"]["implementation"] == "r"

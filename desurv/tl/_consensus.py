@@ -368,7 +368,11 @@ class ConsensusResult(dict):
     ``delta_area``, ``pac`` (Series by k), ``seed``, ``implementation``, ``params``.
     """
 
-    __getattr__ = dict.__getitem__
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def _features(data, layer, use_rep, var_names):

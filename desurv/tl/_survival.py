@@ -94,6 +94,12 @@ class _CoxData:
         return out
 
     def evaluate(self, beta: np.ndarray, need_hess: bool = True):
+        # Extreme trial steps may underflow a whole risk set: the log-likelihood is then
+        # -inf or nan and the Newton loop halves the step, so silence those warnings here.
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            return self._evaluate(beta, need_hess)
+
+    def _evaluate(self, beta: np.ndarray, need_hess: bool):
         X = self.X
         eta = X @ beta
         c = eta.max() if eta.size else 0.0
@@ -411,10 +417,15 @@ class SurvivalResult(dict):
     """Results of :func:`survival` (a dict with attribute access).
 
     Keys: ``cox`` (see :func:`cox_ph`; None without covariates), ``logrank`` (see
-    :func:`logrank_test`; None without ``groupby``), ``implementation``, ``params``.
+    :func:`logrank_test`; None without ``groupby``), ``concordance`` (``concordance``,
+    ``counts``, ``score``; None without ``score_key``), ``implementation``, ``params``.
     """
 
-    __getattr__ = dict.__getitem__
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def to_uns(self) -> dict:
         """The h5ad-writable form written to ``adata.uns[key_added]``."""
@@ -437,6 +448,13 @@ class SurvivalResult(dict):
             for key in ("lrt", "wald", "score", "concordance_counts"):
                 c[key] = {k: float(v) for k, v in cox[key].items()}
             out["cox"] = c
+        cc = self.get("concordance")
+        if cc is not None:
+            out["concordance"] = {
+                "concordance": float(cc["concordance"]),
+                "score": str(cc["score"]),
+                "counts": {k: float(v) for k, v in cc["counts"].items()},
+            }
         lr = self.get("logrank")
         if lr is not None:
             tab = lr["table"]
@@ -498,6 +516,7 @@ def survival(
     event_key="event",
     strata: str | Sequence[str] | np.ndarray | pd.Series | None = None,
     groupby: str | np.ndarray | pd.Series | None = None,
+    score_key: str | np.ndarray | pd.Series | None = None,
     ties: str = "efron",
     implementation: str = "python",
     key_added: str = "survival",
@@ -527,6 +546,10 @@ def survival(
         model, a stratified log-rank test, and a C-index computed within strata.
     groupby
         Column name (or values) of groups (e.g. consensus clusters) for the log-rank test.
+    score_key
+        Column name (or values) of a risk score (higher = worse, e.g. ``"desurv_risk"``)
+        whose Harrell's C is reported (within strata when ``strata`` is given), with R's
+        conventions (:func:`desurv.metrics.concordance_index`; R's ``concordance``).
     ties
         ``"efron"`` (default, as R) or ``"breslow"``.
     implementation
@@ -546,10 +569,11 @@ def survival(
         ``concordance``, ``aic``, ``bic``, ``n``, ``nevent``, ``n_iter``, ``ties``; ``lrt``,
         ``wald``, ``score`` each ``{statistic, df, p}``; ``concordance_counts``) and
         ``logrank`` (``chisq``, ``df``, ``p``, ``groups``, ``n``, ``observed``,
-        ``expected``). Only types that h5ad writes.
+        ``expected``) and ``concordance`` (``concordance``, ``score``, ``counts``). Only
+        types that h5ad writes.
     Otherwise: a :class:`SurvivalResult` with ``cox`` and ``logrank`` as returned by
-        :func:`cox_ph` and :func:`logrank_test` (pandas tables), ``implementation`` and
-        ``params``.
+        :func:`cox_ph` and :func:`logrank_test` (pandas tables), ``concordance``,
+        ``implementation`` and ``params``.
 
     Examples
     --------
@@ -602,6 +626,11 @@ def survival(
                 cov_df[group_name] = pd.Categorical(
                     group.astype(str) if group.dtype == object else group
                 )
+    score = None
+    score_name = None
+    if score_key is not None:
+        score = pd.to_numeric(_column(frame, score_key, n, "score_key"), errors="raise")
+        score_name = score_key if isinstance(score_key, str) else "score"
     strata_df: pd.DataFrame | None
     if strata is None:
         strata_df = None
@@ -620,6 +649,8 @@ def survival(
         parts.append(strata_df.isna().any(axis=1).map({True: np.nan, False: 0.0}))
     if group is not None:
         parts.append(group.isna().map({True: np.nan, False: 0.0}))
+    if score is not None:
+        parts.append(score.astype(float))
     ok = ~pd.concat(parts, axis=1).isna().any(axis=1).to_numpy()
     if not ok.all():
         warnings.warn(
@@ -635,9 +666,14 @@ def survival(
         strata_df = strata_df.loc[ok].reset_index(drop=True)
     if group is not None:
         group = group.loc[ok].reset_index(drop=True)
+    if score is not None:
+        score = score.loc[ok].to_numpy(dtype=float)
 
-    if cov_df is None and group is None:
-        raise ValueError("survival needs covariates (Cox model) and/or groupby (log-rank test)")
+    if cov_df is None and group is None and score is None:
+        raise ValueError(
+            "survival needs covariates (Cox model), groupby (log-rank test) and/or score_key "
+            "(C-index)"
+        )
 
     if implementation == "r":
         import r_bridge  # noqa: PLC0415 - lazy: importing desurv never starts R
@@ -647,6 +683,16 @@ def survival(
         cox_fn, lr_fn = cox_ph, logrank_test
     cox = cox_fn(time_v, event_v, cov_df, strata_df, ties=ties) if cov_df is not None else None
     logrank = lr_fn(time_v, event_v, group, strata_df) if group is not None else None
+    concordance = None
+    if score is not None:
+        codes = None if strata_df is None else _strata_codes(strata_df, len(time_v))
+        if implementation == "r":
+            rc = r_bridge.concordance(time_v, event_v, score, codes)
+            counts, cval = rc["counts"], rc["concordance"]
+        else:
+            counts = concordance_counts(time_v, event_v, score, codes)
+            cval = _c_from_counts(counts)
+        concordance = {"concordance": float(cval), "counts": counts, "score": score_name}
 
     params = {
         "time_key": time_key if isinstance(time_key, str) else None,
@@ -654,11 +700,18 @@ def survival(
         "covariates": list(cov_df.columns) if cov_df is not None else None,
         "strata": list(strata_df.columns) if strata_df is not None else None,
         "groupby": group_name,
+        "score_key": score_name,
         "ties": ties,
         "implementation": implementation,
         "n_used": int(ok.sum()),
     }
-    result = SurvivalResult(cox=cox, logrank=logrank, implementation=implementation, params=params)
+    result = SurvivalResult(
+        cox=cox,
+        logrank=logrank,
+        concordance=concordance,
+        implementation=implementation,
+        params=params,
+    )
     if adata is not None:
         adata.uns[key_added] = result.to_uns()
         return adata if copy else None
