@@ -133,9 +133,10 @@ def test_r_errors_warnings_and_messages(r_session):
 
 @pytest.mark.needs_r
 def test_r_error_from_survival_carries_message(r_session):
-    with pytest.raises(r_bridge.RError, match="R error"):
-        # all times NA after coercion -> R refuses
+    # all times missing: survival::coxph stops with "No (non-missing) observations"
+    with pytest.raises(r_bridge.RError, match=r"No \(non-missing\) observations") as err:
         r_session.coxph([np.nan, np.nan, np.nan], [1, 1, 0], pd.DataFrame({"x": [1.0, 2, 3]}))
+    assert "coxph" in (err.value.r_call or "")
 
 
 @pytest.mark.needs_r

@@ -72,6 +72,8 @@ def test_efron_matches_lifelines_stratified(cohort):
     df = cohort[["time", "event", "x1", "x2", "stratum"]]
     cph = CoxPHFitter()
     cph.fit(df, "time", "event", strata=["stratum"])
+    # lifelines stops its Newton steps at a looser tolerance than ours (1e-13 relative
+    # log-likelihood change), hence 1e-5 / 1e-4 here; the 1e-6 parity is with R.
     res = cox_ph(df["time"], df["event"], df[["x1", "x2"]], df["stratum"], ties="efron")
     np.testing.assert_allclose(
         res["coefficients"]["coef"].to_numpy(), cph.params_.to_numpy(), rtol=1e-5

@@ -7,6 +7,8 @@ C-index exact (observed: about 1e-13 and below everywhere).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -104,3 +106,47 @@ def test_call_site_records_implementation(rb, cohort, tmp_path):
     assert py["concordance"]["concordance"] == r["concordance"]["concordance"]
     adata.write_h5ad(tmp_path / "r.h5ad")
     assert ad.read_h5ad(tmp_path / "r.h5ad").uns["s_r"]["implementation"] == "r"
+
+
+PDATK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pdac" / "pdatk_20gene"
+
+
+def _pdatk_merged(cohorts=("CHEN", "COLLISON", "ICGCSEQ", "TCGA", "UNC")):
+    frames = []
+    for c in cohorts:
+        clin = pd.read_csv(PDATK / c / "clinical.csv")
+        expr = pd.read_csv(PDATK / c / "expression.csv.gz", index_col=0)
+        z = expr.sub(expr.mean(axis=1), axis=0).div(expr.std(axis=1), axis=0)  # per cohort
+        df = clin[["sample_id", "time", "event"]].copy()
+        df["cohort"] = c
+        for g in ("KRT6A", "BTNL8"):
+            df[g] = z.loc[g, clin["sample_id"]].to_numpy()
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True).dropna(subset=["time", "event"])
+    df["score"] = np.round(df["KRT6A"] - df["BTNL8"], 1)  # basal minus classical, tied
+    df["high"] = np.where(df["score"] > df["score"].median(), "high", "low")
+    return df
+
+
+@pytest.mark.skipif(not PDATK.is_dir(), reason="shared real data (../shared/data) not present")
+def test_parity_on_real_pdac_cohorts(rb):
+    """Real PDAC cohorts (PDATK 20-gene subsets, times in days: many ties), stratified by
+    cohort as in the paper's validation; same tolerances as above."""
+    df = _pdatk_merged()
+    py = survival(df, ["KRT6A", "BTNL8"], strata="cohort", groupby="high", score_key="score")
+    r = survival(
+        df,
+        ["KRT6A", "BTNL8"],
+        strata="cohort",
+        groupby="high",
+        score_key="score",
+        implementation="r",
+    )
+    assert _rel(py.cox["coefficients"]["coef"], r.cox["coefficients"]["coef"]) < 1e-6
+    assert _rel(py.cox["loglik"], r.cox["loglik"]) < 1e-6
+    assert abs(py.cox["lrt"]["statistic"] - r.cox["lrt"]["statistic"]) < 1e-6
+    assert abs(py.cox["bic"] - r.cox["bic"]) < 1e-6
+    assert py.cox["concordance"] == r.cox["concordance"]
+    assert abs(py.logrank["chisq"] - r.logrank["chisq"]) < 1e-8
+    assert py.concordance["concordance"] == r.concordance["concordance"]
+    assert py.concordance["counts"] == r.concordance["counts"]
