@@ -132,6 +132,7 @@ def _ensure_defined() -> None:
         _session.define(_R_CODE)
 
 
+@_session.locked
 def consensus_cluster_plus(
     X,
     *,
@@ -181,8 +182,6 @@ def consensus_cluster_plus(
         ``area``, ``delta_area``, ``pac`` (Series indexed by k),
         ``seed``, ``patched`` (whether the run-time fix was applied), ``version``.
     """
-    from r_bridge import _session as s
-
     if isinstance(X, pd.DataFrame):
         if sample_names is None:
             sample_names = [str(i) for i in X.index]
@@ -220,12 +219,12 @@ def consensus_cluster_plus(
     wf = _weights(weightsFeature, p, "weightsFeature")
 
     _ensure_defined()
-    ro, _ = s._session()
-    d = s.to_r(np.ascontiguousarray(arr.T))
+    ro, _ = _session._session()
+    d = _session.to_r(np.ascontiguousarray(arr.T))
     d = ro.r("function(m, r, c) { dimnames(m) <- list(r, c); m }")(
         d, ro.StrVector([str(f) for f in feature_names]), ro.StrVector(sample_names)
     )
-    out = s.call(
+    out = _session.call(
         "ccp_run",
         d=d,
         maxK=int(maxK),
@@ -278,18 +277,17 @@ def consensus_cluster_plus(
     }
 
 
+@_session.locked
 def consensus_figures(consensus: dict, pac_window: tuple[float, float] = (0.1, 0.9)) -> dict:
     """R's CDF / area / delta-area / PAC of given consensus matrices ({k: matrix}).
 
     Used to check that the Python twin computes these figures exactly as R does.
     """
-    from r_bridge import _session as s
-
     _ensure_defined()
-    ro, _ = s._session()
+    ro, _ = _session._session()
     ks = sorted(consensus)
-    mats = ro.r["list"](*[s.to_r(np.asarray(consensus[k], dtype=float)) for k in ks])
-    out = s.call(
+    mats = ro.r["list"](*[_session.to_r(np.asarray(consensus[k], dtype=float)) for k in ks])
+    out = _session.call(
         "ccp_figures_only",
         mats,
         100,

@@ -186,6 +186,17 @@ local({
 """
 
 
+def locked(func):
+    """Run ``func`` holding the R lock (R is single threaded: one caller at a time)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with _LOCK:
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def _check_process() -> None:
     if multiprocessing.parent_process() is not None:
         raise RuntimeError(

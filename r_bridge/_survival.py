@@ -146,6 +146,7 @@ def _design(covariates, n: int) -> tuple[pd.DataFrame, list[str]]:
     return df, terms
 
 
+@_session.locked
 def coxph(
     time,
     event,
@@ -163,8 +164,6 @@ def coxph(
     Returns the layout of :func:`desurv.tl._survival.cox_ph` (see there), with
     ``implementation="r"``.
     """
-    from r_bridge import _session as s
-
     if ties not in ("efron", "breslow"):
         raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
     base = _base_frame(time, event)
@@ -173,8 +172,8 @@ def coxph(
     S = _strata_frame(strata, n)
     df = pd.concat([base, X, S], axis=1)
     _ensure_defined()
-    ro, _ = s._session()
-    out = s.call(
+    ro, _ = _session._session()
+    out = _session.call(
         "cox_fit",
         df=df,
         xnames=ro.StrVector(list(X.columns)),
@@ -232,6 +231,7 @@ def coxph(
     }
 
 
+@_session.locked
 def survdiff(time, event, group, strata=None) -> dict:
     """``survival::survdiff(Surv(time, event) ~ group + strata(...))`` (log-rank, rho = 0).
 
@@ -239,8 +239,6 @@ def survdiff(time, event, group, strata=None) -> dict:
     ``n``, ``observed``, ``expected``; observed and expected summed over strata), ``var``.
     Group levels are the categories of a categorical ``group``, else the sorted values.
     """
-    from r_bridge import _session as s
-
     base = _base_frame(time, event)
     n = len(base)
     g = pd.Series(np.asarray(group) if not isinstance(group, pd.Series) else group.to_numpy())
@@ -254,8 +252,10 @@ def survdiff(time, event, group, strata=None) -> dict:
     S = _strata_frame(strata, n)
     df = pd.concat([base, pd.DataFrame({"g": g}), S], axis=1)
     _ensure_defined()
-    ro, _ = s._session()
-    out = s.call("sdiff_fit", df=df, snames=ro.StrVector(list(S.columns)), packages=_PACKAGES)
+    ro, _ = _session._session()
+    out = _session.call(
+        "sdiff_fit", df=df, snames=ro.StrVector(list(S.columns)), packages=_PACKAGES
+    )
     k = len(levels)
     table = pd.DataFrame(
         {
@@ -275,14 +275,13 @@ def survdiff(time, event, group, strata=None) -> dict:
     }
 
 
+@_session.locked
 def concordance(time, event, risk, strata=None) -> dict:
     """``survival::concordance(Surv(time, event) ~ risk + strata(...), reverse=TRUE)``.
 
     Higher ``risk`` = shorter survival. Returns ``concordance``, ``counts`` (concordant,
     discordant, tied_x, tied_y, tied_xy; summed over strata) and ``var`` (R's variance).
     """
-    from r_bridge import _session as s
-
     base = _base_frame(time, event)
     n = len(base)
     x = np.asarray(risk, dtype=float)
@@ -291,8 +290,8 @@ def concordance(time, event, risk, strata=None) -> dict:
     S = _strata_frame(strata, n)
     df = pd.concat([base, pd.DataFrame({"x": x}), S], axis=1)
     _ensure_defined()
-    ro, _ = s._session()
-    out = s.call("conc_fit", df=df, snames=ro.StrVector(list(S.columns)), packages=_PACKAGES)
+    ro, _ = _session._session()
+    out = _session.call("conc_fit", df=df, snames=ro.StrVector(list(S.columns)), packages=_PACKAGES)
     counts = _session.to_numpy(out.rx2("counts"), dtype=float)
     return {
         "concordance": float(out.rx2("concordance")[0]),
