@@ -277,11 +277,8 @@ def _quadratic_lasso(
     """
     B, k = u.shape
     todo = np.ones(B, dtype=bool)
-    for rnd in range(40):
-        for _sweep in range(10 if rnd else 3):
-            for j in range(k):
-                rest = np.einsum("bi,bi->b", q[:, j, :], u) - q[:, j, j] * u[:, j]
-                u[:, j] = np.where(todo, _soft(-(c[:, j] + rest), lam1) / diag[:, j], u[:, j])
+
+    def polish() -> None:
         for bi in np.flatnonzero(todo):
             act = u[bi] != 0
             sign = np.sign(u[bi])
@@ -299,8 +296,17 @@ def _quadratic_lasso(
             if np.all(np.abs(grad[~act]) <= lam1 + scale):
                 u[bi] = cand
                 todo[bi] = False
+
+    # the warm start's active set is usually right (beta changes little between iterations)
+    polish()
+    for rnd in range(40):
         if not todo.any():
             break
+        for _sweep in range(10 if rnd else 3):
+            for j in range(k):
+                rest = np.einsum("bi,bi->b", q[:, j, :], u) - q[:, j, j] * u[:, j]
+                u[:, j] = np.where(todo, _soft(-(c[:, j] + rest), lam1) / diag[:, j], u[:, j])
+        polish()
     return u
 
 
@@ -381,7 +387,10 @@ def solve_beta(
         idx = active[moved]
         b[idx] = trial_b[moved]
         f[idx] = f_new[moved]
-        still = moved & ~done
+        # a full Newton step this small is the last one needed: Newton converges
+        # quadratically, so the next step would be far below tol
+        last = (t == 1.0) & (step_size <= 1e-7 * (1 + np.abs(b_act).max(axis=1)))
+        still = moved & ~done & ~last
         active = active[still]
         if active.size:
             ll_a, g, hl = cox_beta_derivatives(z[active], b[active], surv, mask[active], hp.ties)

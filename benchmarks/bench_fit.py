@@ -1,0 +1,160 @@
+"""Speed of one DeSurv fit and of batched starts, beside the authors' R package.
+
+Times ``DeSurv.fit`` (default variant) from given starting values, alpha 0.5, lambda 0.1,
+l1_ratio (nu) 0.5, lambda_w = lambda_h = 0, exactly 200 iterations (tol 0, no warm-up so
+that the Cox term is active in every iteration, as in the R runs), median of 3 runs, for
+p in {1000, 5000}, n in {150, 500}, k in {3, 10}, and prints ms per iteration beside the R
+package's figures from ../shared/reference/r_desurv/README.md (same kind of machine, 2 cores,
+OpenBLAS). Then times a batch of 30 starts run at once against 30 single fits, and prints
+where the time of one fit goes (cProfile, grouped by step).
+
+Run: ``python benchmarks/bench_fit.py [--quick]``. The figures depend on the machine and on
+its load: compare ratios measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import platform
+import pstats
+import statistics
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from desurv import DeSurv
+from desurv._core.cox import SurvivalData
+from desurv._core.solver import Hyper, fit_batch, uniform_start
+from desurv.exceptions import ConvergenceWarning
+from desurv.simulate import simulate
+
+# seconds for 200 iterations, R package DeSurv (OpenBLAS 0.3.21, 2 threads), from the README
+R_SECONDS = {
+    (1000, 150, 3): 0.50,
+    (1000, 150, 10): 1.06,
+    (1000, 500, 3): 1.16,
+    (1000, 500, 10): 3.14,
+    (5000, 150, 3): 3.10,
+    (5000, 150, 10): 5.26,
+    (5000, 500, 3): 13.70,
+    (5000, 500, 10): 16.25,
+}
+ITERS = 200
+
+
+def data(p: int, n: int, seed: int = 0):
+    d = simulate("primary", n_genes=p, n_samples=n, random_state=seed)
+    return np.log1p(d.X.to_numpy()), d.time.to_numpy(), d.event.to_numpy()
+
+
+def time_fit(X, t, e, k: int, repeats: int = 3) -> float:
+    rng = np.random.default_rng(1)
+    W0 = rng.uniform(0, X.max(), (X.shape[1], k))
+    H0 = rng.uniform(0, X.max(), (k, X.shape[0]))
+    out = []
+    for _ in range(repeats):
+        model = DeSurv(
+            k, alpha=0.5, lambda_=0.1, l1_ratio=0.5, tol=0.0, max_iter=ITERS, warmup_iter=0
+        )
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, t, e, W0=W0, H0=H0)
+        out.append(time.perf_counter() - start)
+        assert model.n_iter_ == ITERS
+    return statistics.median(out)
+
+
+def bench_grid(quick: bool) -> None:
+    print(f"{'p':>5} {'n':>4} {'k':>3} | {'ours ms/it':>10} | {'R ms/it':>8} | ratio (ours/R)")
+    ratios = []
+    for (p, n, k), r_sec in R_SECONDS.items():
+        if quick and p == 5000:
+            continue
+        X, t, e = data(p, n)
+        sec = time_fit(X, t, e, k, repeats=1 if quick else 3)
+        ours = sec / ITERS * 1000
+        r_ms = r_sec / ITERS * 1000
+        ratios.append(ours / r_ms)
+        print(
+            f"{p:>5} {n:>4} {k:>3} | {ours:>10.2f} | {r_ms:>8.2f} | {ours / r_ms:.2f}", flush=True
+        )
+    print(
+        f"median ratio {statistics.median(ratios):.2f}, worst {max(ratios):.2f} "
+        "(target: every cell <= 0.5)"
+    )
+
+
+def bench_batch(n_starts: int = 30, p: int = 1000, n: int = 150, k: int = 3) -> None:
+    X, t, e = data(p, n)
+    Xc = np.ascontiguousarray(X.T)
+    sv = SurvivalData.from_arrays(t, e)
+    W, H, b = uniform_start(Xc, k, np.random.default_rng(0), batch=n_starts)
+    hp = Hyper(alpha=0.5, lambda_=0.1, l1_ratio=0.5)
+    iters = 50
+    with threadpool_limits(1, user_api="blas"):
+        start = time.perf_counter()
+        fit_batch(Xc, sv, W, H, b, hp, tol=0.0, max_iter=iters)
+        batched = time.perf_counter() - start
+        start = time.perf_counter()
+        for m in range(n_starts):
+            fit_batch(Xc, sv, W[m : m + 1], H[m : m + 1], b[m : m + 1], hp, tol=0.0, max_iter=iters)
+        single = time.perf_counter() - start
+    print(
+        f"\n{n_starts} starts x {iters} iterations (p={p}, n={n}, k={k}): batched "
+        f"{batched:.2f} s, one at a time {single:.2f} s, speed-up {single / batched:.1f}x"
+    )
+
+
+def profile_one(p: int = 5000, n: int = 500, k: int = 10) -> None:
+    X, t, e = data(p, n)
+    Xc = np.ascontiguousarray(X.T)
+    sv = SurvivalData.from_arrays(t, e)
+    W, H, b = uniform_start(Xc, k, np.random.default_rng(0))
+    prof = cProfile.Profile()
+    with threadpool_limits(1, user_api="blas"):
+        prof.enable()
+        fit_batch(Xc, sv, W, H, b, Hyper(alpha=0.5, lambda_=0.1), tol=0.0, max_iter=50)
+        prof.disable()
+    stats = pstats.Stats(prof)
+    total = stats.total_tt
+    groups = {"h_step": 0.0, "w_step": 0.0, "solve_beta": 0.0, "_wtx": 0.0, "loss_parts": 0.0}
+    for (_, _, name), (_, _, _, cum, _) in stats.stats.items():
+        if name in groups:
+            groups[name] = max(groups[name], cum)
+    print(f"\nwhere one fit's time goes (p={p}, n={n}, k={k}, 50 iterations, {total:.2f} s):")
+    labels = {
+        "h_step": "H step",
+        "w_step": "W step (incl. its backtracking loss evaluations)",
+        "_wtx": "Z = W^T X (one GEMM per iteration)",
+        "solve_beta": "beta step (proximal Newton)",
+        "loss_parts": "loss evaluations (all)",
+    }
+    for key, label in labels.items():
+        print(f"  {label:<50} {groups[key]:6.2f} s  ({100 * groups[key] / total:4.1f} %)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="p = 1000 only, one repeat")
+    args = parser.parse_args()
+    blas = [
+        (i.get("internal_api"), i.get("version"), i.get("num_threads")) for i in threadpool_info()
+    ]
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, numpy {np.__version__}, BLAS {blas}"
+    )
+    print("fits run with one BLAS thread (DeSurv's default: parallelism comes from n_jobs)\n")
+    bench_grid(args.quick)
+    bench_batch()
+    if not args.quick:
+        profile_one()
+
+
+if __name__ == "__main__":
+    main()
