@@ -93,7 +93,11 @@ class DeSurv(BaseEstimator):
         curvature that stalls the W step; the warm-up avoids that. 0 follows Algorithm 1
         literally.
     variant : {"default", "r-desurv"}, default "default"
-        "r-desurv" follows the authors' R package step by step (see the user guide).
+        "r-desurv" follows the authors' R package step by step (docs/r_desurv_variant.md):
+        n_events scaling of the Cox term, unit-norm W, its beta step on standardised scores,
+        its stopping rule. There ``ties`` (fixed deterministic order), ``init_criterion``
+        (always the training C-index) and ``warmup_iter`` have no effect; the package's own
+        loss trace is kept in ``r_loss_history_``.
     random_state : int, SeedSequence, Generator or None
         Seeds the starts; start i uses the i-th child of ``SeedSequence(random_state)``, so
         the result does not depend on ``n_jobs``.
@@ -430,8 +434,62 @@ class DeSurv(BaseEstimator):
         self.n_iter_ = int(len(hist["loss"]))
         self.converged_ = bool(res.converged[best])
 
-    def _fit_r_variant(self, Xc, t, e, starts, k, seq):  # pragma: no cover - wired on merge
-        raise NotImplementedError("variant='r-desurv' is provided by desurv._core.rdesurv")
+    def _fit_r_variant(self, Xc, t, e, starts, k, seq):
+        """variant="r-desurv": the R package's algorithm (desurv._core.rdesurv)."""
+        from desurv._core.rdesurv import fit_rdesurv, fit_rdesurv_multistart
+
+        kw = dict(
+            alpha=float(self.alpha),
+            lambda_=float(self.lambda_),
+            l1_ratio=float(self.l1_ratio),
+            lambda_w=float(self.lambda_w),
+            lambda_h=float(self.lambda_h),
+            max_iter=int(self.max_iter),
+            tol=float(self.tol),
+        )
+        if starts is not None:
+            W0, H0, b0 = starts
+            res = fit_rdesurv(Xc, t, e, W0[0], H0[0], b0[0], **kw)
+        else:
+            res = fit_rdesurv_multistart(
+                Xc,
+                t,
+                e,
+                k,
+                ninit=int(self.n_init),
+                imaxit=int(self.init_max_iter),
+                tol_init=1e-4,
+                rng=np.random.default_rng(seq),
+                **kw,
+            )
+            self.init_scores_ = res.start_cindices
+        if res.diverged:
+            raise DivergenceError(
+                f"DeSurv (variant='r-desurv') diverged (non-finite loss or beta) after "
+                f"{res.n_iter} iterations with n_components={self.n_components}, "
+                f"alpha={self.alpha}, lambda_={self.lambda_}, l1_ratio={self.l1_ratio}, "
+                f"lambda_w={self.lambda_w}, lambda_h={self.lambda_h}."
+            )
+        a, tr = float(self.alpha), res.loss_trace
+        index = pd.RangeIndex(1, res.n_iter + 1, name="iteration")
+        # weighted parts that add up to the package's loss (as the default's columns do)
+        self.loss_history_ = pd.DataFrame(
+            {
+                "loss": tr["loss"],
+                "nmf": (1 - a) * tr["nmf_loss"],
+                "cox": -a * tr["surv_loss"],
+                "penalty_beta": a * float(self.lambda_) * tr["penalty_beta"],
+                "penalty_w": float(self.lambda_w) * tr["penalty_W"],
+                "penalty_h": (1 - a) * float(self.lambda_h) * tr["penalty_H"],
+            },
+            index=index,
+        )
+        # the package's own trace and final loss, for comparison with R
+        self.r_loss_history_ = pd.DataFrame(tr, index=index)
+        self.r_final_loss_ = dict(res.final_loss)
+        self.mean_z_, self.sd_z_ = res.mean_z, res.sd_z
+        self._W_used, self.H_, self.coef_ = res.W, res.H, res.beta
+        self.n_iter_, self.converged_ = int(res.n_iter), bool(res.converged)
 
     # ------------------------------------------------------------------ using the fit
     def _check_fitted(self) -> None:

@@ -103,7 +103,8 @@ def _shifted_exp(eta: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndar
     masked = np.where(mask > 0, eta, -np.inf)
     shift = masked.max(axis=1)
     shift = np.where(np.isfinite(shift), shift, 0.0)
-    return np.exp(eta - shift[:, None]) * mask, shift
+    # masked-out samples may lie above the shift: never exponentiate them
+    return np.exp(np.where(mask > 0, eta - shift[:, None], -np.inf)) * mask, shift
 
 
 def _masked_eta(eta: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -217,9 +218,9 @@ def cox_gradient(
     log_cum_a = np.logaddexp.accumulate(log_a, axis=1)[:, surv.group]
     with np.errstate(invalid="ignore"):
         risk_term = np.where(np.isfinite(x) & np.isfinite(log_cum_a), np.exp(x + log_cum_a), 0.0)
-        tie_term = np.where(
-            dm > 0, np.exp(np.where(dm > 0, x, 0.0) - log_s0[:, surv.group]) * b[:, surv.group], 0.0
-        )
+        # exponent masked before exp: censored samples may sit far below their group's S0
+        expo = np.where(dm > 0, x - log_s0[:, surv.group], 0.0)
+        tie_term = np.where(dm > 0, np.exp(expo) * b[:, surv.group], 0.0)
     return loglik, dm - risk_term + tie_term
 
 
