@@ -61,6 +61,7 @@ Differences from the R package (all deliberate)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,30 +201,24 @@ class _Hyper:
     n_event: int
 
 
-def _loss(
-    X: np.ndarray,
+def _penalty_beta(beta: np.ndarray, sd_z: np.ndarray, nu: float) -> float:
+    bs = beta * sd_z
+    return (1.0 - nu) * float(np.sum(bs * bs)) / 2.0 + nu * float(np.sum(np.abs(bs)))
+
+
+def _combine(
+    nmf_loss: float,
+    penalty_w: float,
+    penalty_h: float,
+    lp: np.ndarray,
     d: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
     beta: np.ndarray,
     sd_z: np.ndarray,
     hp: _Hyper,
-    resid: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """The package's loss and its parts; ``resid`` = ``W @ H - X`` if already at hand."""
-    p, n = X.shape
-    k = W.shape[1]
-    penalty_h = float(np.sum(H * H)) / (2.0 * n * k)
-    if resid is None:
-        resid = X - W @ H
-    r = resid.ravel()
-    nmf_loss = float(np.dot(r, r)) / (2.0 * n * p)
-    bs = beta * sd_z
-    nu = hp.l1_ratio
-    penalty_beta = (1.0 - nu) * float(np.sum(bs * bs)) / 2.0 + nu * float(np.sum(np.abs(bs)))
-    lp = X.T @ (W @ beta)
+    """The package's loss from its parts; ``lp`` = X^T W beta (sorted order)."""
+    penalty_beta = _penalty_beta(beta, sd_z, hp.l1_ratio)
     surv_loss = _cox_loglik(lp, d) * 2.0 / hp.n_event
-    penalty_w = float(np.sum(W * W)) / (2.0 * p * k)
     loss = (
         (1.0 - hp.alpha) * (nmf_loss + hp.lambda_h * penalty_h)
         - hp.alpha * (surv_loss - hp.lambda_ * penalty_beta)
@@ -239,6 +234,56 @@ def _loss(
     }
 
 
+def _nmf_exact(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
+    """||X - WH||_F^2 / (2np), from the residual itself."""
+    p, n = X.shape
+    r = (X - W @ H).ravel()
+    return float(np.dot(r, r)) / (2.0 * n * p)
+
+
+#: The Gram form of ||X - WH||^2 is used only while ||X||^2 / ||X - WH||^2 stays below this
+#: (its rounding error is about 1e-16 times that ratio); above it the residual is formed.
+_GRAM_MAX_RATIO = 1e4
+
+
+def _nmf_fast(
+    X: np.ndarray, xsq: float, W: np.ndarray, WHHt: np.ndarray, XHt: np.ndarray, H: np.ndarray
+) -> float:
+    """||X - WH||_F^2 / (2np) as ||X||^2 - 2<W, X H^T> + <W, W H H^T>, without forming WH.
+
+    Falls back to the residual when cancellation would cost more than ~1e-12 relative.
+    """
+    p, n = X.shape
+    val = xsq - 2.0 * float(np.sum(W * XHt)) + float(np.sum(W * WHHt))
+    if val * _GRAM_MAX_RATIO > xsq:
+        return val / (2.0 * n * p)
+    return _nmf_exact(X, W, H)
+
+
+def _loss(
+    X: np.ndarray,
+    d: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    beta: np.ndarray,
+    sd_z: np.ndarray,
+    hp: _Hyper,
+) -> dict[str, float]:
+    """The package's loss and its parts at (W, H, beta, sdZ), computed directly."""
+    p, n = X.shape
+    k = W.shape[1]
+    return _combine(
+        _nmf_exact(X, W, H),
+        float(np.sum(W * W)) / (2.0 * p * k),
+        float(np.sum(H * H)) / (2.0 * n * k),
+        X.T @ (W @ beta),
+        d,
+        beta,
+        sd_z,
+        hp,
+    )
+
+
 def _h_step(X: np.ndarray, W: np.ndarray, H: np.ndarray, lambda_h: float) -> np.ndarray:
     """Multiplicative H update with the ridge ``lambda_h * p / k``; entries floored at EPS."""
     p = X.shape[0]
@@ -249,6 +294,11 @@ def _h_step(X: np.ndarray, W: np.ndarray, H: np.ndarray, lambda_h: float) -> np.
     return np.maximum(H, EPS)
 
 
+#: Trial losses this close to L0 (relative to the loss scale) are recomputed from the residual
+#: before the accept/reject decision, so that the fast form never decides a near tie.
+_DECISION_MARGIN = 1e-9
+
+
 def _w_step(
     X: np.ndarray,
     d: np.ndarray,
@@ -256,25 +306,34 @@ def _w_step(
     H: np.ndarray,
     beta: np.ndarray,
     sd_z: np.ndarray,
+    lp: np.ndarray,
+    xsq: float,
     hp: _Hyper,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Damped multiplicative W step with backtracking; returns the new (W, H, beta).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], np.ndarray]:
+    """Damped multiplicative W step with backtracking.
 
-    ``sd_z`` is only used to evaluate trial losses: as in the package, the accepted step
-    rescales W, H and beta but not the stored sdZ.
+    ``lp`` is X^T W beta at the incoming point. Returns the new (W, H, beta), the loss parts
+    at the new point (with the incoming sdZ) and its linear predictor. As in the package, the
+    accepted step rescales W, H and beta but not the stored sdZ.
     """
     p, n = X.shape
     k = W.shape[1]
     alpha = hp.alpha
-    resid = W @ H - X
-    loss0 = _loss(X, d, W, H, beta, sd_z, hp, resid=resid)["loss"]
+    HHt = H @ H.T
+    XHt = X @ H.T
+    WHHt = W @ HHt
+    pen_h0 = float(np.sum(H * H)) / (2.0 * n * k)
+    pen_w0 = float(np.sum(W * W)) / (2.0 * p * k)
+    parts0 = _combine(_nmf_fast(X, xsq, W, WHHt, XHt, H), pen_w0, pen_h0, lp, d, beta, sd_z, hp)
+    loss0 = parts0["loss"]
+    scale = abs(loss0) + (1.0 - alpha) * xsq / (2.0 * n * p)
 
     c = (1.0 - alpha) / (n * p)
-    num = c * (X @ H.T)
-    denom = c * (W @ (H @ H.T)) + (hp.lambda_w / (float(p) * k)) * W
+    num = c * XHt
+    denom = c * WHHt + (hp.lambda_w / (float(p) * k)) * W
     if alpha > 0.0:
-        g, _ = _cox_grad(X.T @ (W @ beta), d)
-        grad_nmf = c * (resid @ H.T)
+        g, _ = _cox_grad(lp, d)
+        grad_nmf = c * (WHHt - XHt)
         grad_cox = (2.0 * alpha / hp.n_event) * np.outer(X @ g, beta)
         gn = float(np.linalg.norm(grad_nmf)) + 1e-12
         gc = float(np.linalg.norm(grad_cox)) + 1e-12
@@ -289,16 +348,30 @@ def _w_step(
         w_new = w_trial / cn
         h_new = H * cn[:, None]
         beta_new = beta * cn
-        loss_new = _loss(X, d, w_new, h_new, beta_new, sd_z / cn, hp)["loss"]
+        sd_new = sd_z / cn
+        lp_new = X.T @ (w_new @ beta_new)
+        # W_new H_new = W_trial H: the NMF term needs no new p x n product.
+        nmf_new = _nmf_fast(X, xsq, w_trial, w_trial @ HHt, XHt, H)
+        parts = _combine(
+            nmf_new,
+            float(np.sum(w_new * w_new)) / (2.0 * p * k),
+            float(np.sum(h_new * h_new)) / (2.0 * n * k),
+            lp_new,
+            d,
+            beta_new,
+            sd_new,
+            hp,
+        )
+        loss_new = parts["loss"]
+        if np.isfinite(loss_new) and abs(loss_new - loss0) <= _DECISION_MARGIN * scale:
+            # Near tie: decide on losses computed from the residuals themselves.
+            loss0 = _loss(X, d, W, H, beta, sd_z, hp)["loss"]
+            parts = _loss(X, d, w_new, h_new, beta_new, sd_new, hp)
+            loss_new = parts["loss"]
         if np.isfinite(loss_new) and loss_new <= loss0:
-            return w_new, h_new, beta_new
+            return w_new, h_new, beta_new, parts, lp_new
         theta *= RHO
-    return W, H, beta
-
-
-def _soft(u: np.ndarray, l1: float) -> np.ndarray:
-    """Soft threshold: 0 where |u| <= l1, else sign(u) (|u| - l1)."""
-    return np.where(np.abs(u) <= l1, 0.0, np.sign(u) * (np.abs(u) - l1))
+    return W, H, beta, parts0, lp
 
 
 def _cd_cox(
@@ -311,30 +384,48 @@ def _cd_cox(
     """Coordinate descent of the package on standardised scores ``zs`` (n x k').
 
     Each sweep computes g and w once at the current eta and keeps them fixed while every
-    coordinate is updated, so the coordinate updates of one sweep are independent of each
-    other and are done together. Stops when max_j sqrt(v_j) |change of b_j| < EPS_BETA.
+    coordinate is updated in turn; the update of b_j uses only b_j itself, g and w. eta is
+    then moved by the changes. Stops when max_j sqrt(v_j) |change of b_j| < EPS_BETA.
     """
-    ne = hp.n_event
+    ne = float(hp.n_event)
     l1 = hp.lambda_ * hp.l1_ratio
     l2 = hp.lambda_ * (1.0 - hp.l1_ratio)
-    zs2 = zs * zs
-    b = b.copy()
+    zsT = np.ascontiguousarray(zs.T)
+    zs2T = zsT * zsT
+    bl = [float(x) for x in b]
+    kk = len(bl)
     eta = zs @ b
     for _ in range(max_sweeps):
-        g, w = _cox_grad(eta, d)
-        v = np.maximum((zs2.T @ w) / ne, 1e-12)
-        u = (zs.T @ g) / ne + v * b
-        b_new = _soft(u, l1) / (v + l2)
-        shift = b_new - b
-        b = b_new
-        moved = shift != 0.0
-        if not moved.any():
+        top = float(eta.max())
+        ex = np.exp(eta - top)
+        s = np.cumsum(ex[::-1])[::-1]
+        if np.isfinite(top) and s[-1] > 1e-290:
+            # w = exp(eta) * cumsum(d / S0) with S0 = s * exp(top): the shifts cancel.
+            w = ex * np.cumsum(d / s)
+            g = d - w
+        else:
+            g, w = _cox_grad(eta, d)
+        xwx = (zs2T @ w).tolist()
+        xwr = (zsT @ g).tolist()
+        max_change = 0.0
+        shifts = [0.0] * kk
+        moved = False
+        for j in range(kk):
+            v = max(xwx[j] / ne, 1e-12)
+            u = xwr[j] / ne + v * bl[j]
+            au = abs(u)
+            bj = 0.0 if au <= l1 else math.copysign(au - l1, u) / (v + l2)
+            shift = bj - bl[j]
+            bl[j] = bj
+            if shift != 0.0:
+                shifts[j] = shift
+                moved = True
+                max_change = max(max_change, abs(shift) * math.sqrt(v))
+        if moved:
+            eta = eta + np.asarray(shifts) @ zsT
+        if max_change < EPS_BETA:
             break
-        for j in np.flatnonzero(moved):
-            eta += shift[j] * zs[:, j]
-        if float(np.max(np.abs(shift[moved]) * np.sqrt(v[moved]))) < EPS_BETA:
-            break
-    return b
+    return np.asarray(bl)
 
 
 def _beta_step(
@@ -551,6 +642,8 @@ def fit_rdesurv(
     sd_z = Z.std(axis=0, ddof=1)
 
     trace: dict[str, list[float]] = {key: [] for key in _LOSS_KEYS}
+    xsq = float(np.dot(Xs.ravel(), Xs.ravel()))
+    lp = Xs.T @ (W @ beta)  # linear predictor of the current (W, beta), sorted order
     loss = LOSS_START
     rel_change = 1.0
     it = 0
@@ -558,13 +651,19 @@ def fit_rdesurv(
     while rel_change > tol and it < max_iter:
         loss_prev = loss
         H = _h_step(Xs, W, H, hp.lambda_h)
-        W, H, beta = _w_step(Xs, d, W, H, beta, sd_z, hp)
+        W, H, beta, parts, lp = _w_step(Xs, d, W, H, beta, sd_z, lp, xsq, hp)
         if hp.alpha > 0.0:
             beta, mean_z, sd_z, finite = _beta_step(Xs.T @ W, d, beta, hp, MAX_SWEEPS)
             if not finite:
                 diverged = True
                 break
-        parts = _loss(Xs, d, W, H, beta, sd_z, hp)
+            lp = Xs.T @ (W @ beta)
+        # W and H are those of the W step: only the parts that depend on beta and on the
+        # stored sdZ change (the W step evaluated its trials with sdZ / c, but the package
+        # does not store that sdZ).
+        parts = _combine(
+            parts["nmf_loss"], parts["penalty_W"], parts["penalty_H"], lp, d, beta, sd_z, hp
+        )
         if not np.isfinite(parts["loss"]):
             diverged = True
             break
