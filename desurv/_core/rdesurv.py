@@ -309,18 +309,29 @@ def _w_step(
     lp: np.ndarray,
     xsq: float,
     hp: _Hyper,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], np.ndarray, np.ndarray | None]:
     """Damped multiplicative W step with backtracking.
 
     ``lp`` is X^T W beta at the incoming point. Returns the new (W, H, beta), the loss parts
-    at the new point (with the incoming sdZ) and its linear predictor. As in the package, the
-    accepted step rescales W, H and beta but not the stored sdZ.
+    at the new point (with the incoming sdZ), its linear predictor and its scores X^T W
+    (None if no trial was accepted). As in the package, the accepted step rescales W, H and
+    beta but not the stored sdZ.
     """
     p, n = X.shape
     k = W.shape[1]
     alpha = hp.alpha
     HHt = H @ H.T
-    XHt = X @ H.T
+    if alpha > 0.0:
+        # One pass over X for both X H^T and X g (g at the incoming point).
+        g, _ = _cox_grad(lp, d)
+        rhs = np.empty((n, k + 1))
+        rhs[:, :k] = H.T
+        rhs[:, k] = g
+        prod = X @ rhs
+        XHt = prod[:, :k]
+        Xg = prod[:, k]
+    else:
+        XHt = X @ H.T
     WHHt = W @ HHt
     pen_h0 = float(np.sum(H * H)) / (2.0 * n * k)
     pen_w0 = float(np.sum(W * W)) / (2.0 * p * k)
@@ -332,9 +343,8 @@ def _w_step(
     num = c * XHt
     denom = c * WHHt + (hp.lambda_w / (float(p) * k)) * W
     if alpha > 0.0:
-        g, _ = _cox_grad(lp, d)
         grad_nmf = c * (WHHt - XHt)
-        grad_cox = (2.0 * alpha / hp.n_event) * np.outer(X @ g, beta)
+        grad_cox = (2.0 * alpha / hp.n_event) * np.outer(Xg, beta)
         gn = float(np.linalg.norm(grad_nmf)) + 1e-12
         gc = float(np.linalg.norm(grad_cox)) + 1e-12
         num = num + (alpha * min(gn / gc, COX_RATIO_CAP)) * grad_cox
@@ -349,7 +359,8 @@ def _w_step(
         h_new = H * cn[:, None]
         beta_new = beta * cn
         sd_new = sd_z / cn
-        lp_new = X.T @ (w_new @ beta_new)
+        z_new = X.T @ w_new
+        lp_new = z_new @ beta_new
         # W_new H_new = W_trial H: the NMF term needs no new p x n product.
         nmf_new = _nmf_fast(X, xsq, w_trial, w_trial @ HHt, XHt, H)
         parts = _combine(
@@ -369,9 +380,9 @@ def _w_step(
             parts = _loss(X, d, w_new, h_new, beta_new, sd_new, hp)
             loss_new = parts["loss"]
         if np.isfinite(loss_new) and loss_new <= loss0:
-            return w_new, h_new, beta_new, parts, lp_new
+            return w_new, h_new, beta_new, parts, lp_new, z_new
         theta *= RHO
-    return W, H, beta, parts0, lp
+    return W, H, beta, parts0, lp, None
 
 
 def _cd_cox(
@@ -391,22 +402,31 @@ def _cd_cox(
     l1 = hp.lambda_ * hp.l1_ratio
     l2 = hp.lambda_ * (1.0 - hp.l1_ratio)
     zsT = np.ascontiguousarray(zs.T)
-    zs2T = zsT * zsT
+    kk = zsT.shape[0]
+    both = np.concatenate([zsT * zsT, zsT])  # (2k', n): rows for sum w z^2, then for sum g z
     bl = [float(x) for x in b]
-    kk = len(bl)
     eta = zs @ b
+    n = eta.shape[0]
+    ex = np.empty(n)
+    s = np.empty(n)
+    wg = np.empty((2, n))  # w in row 0, g in row 1
     for _ in range(max_sweeps):
         top = float(eta.max())
-        ex = np.exp(eta - top)
-        s = np.cumsum(ex[::-1])[::-1]
+        np.subtract(eta, top, out=ex)
+        np.exp(ex, out=ex)
+        np.add.accumulate(ex[::-1], out=s[::-1])
         if np.isfinite(top) and s[-1] > 1e-290:
             # w = exp(eta) * cumsum(d / S0) with S0 = s * exp(top): the shifts cancel.
-            w = ex * np.cumsum(d / s)
-            g = d - w
+            w = wg[0]
+            np.divide(d, s, out=w)
+            np.add.accumulate(w, out=w)
+            np.multiply(ex, w, out=w)
+            np.subtract(d, w, out=wg[1])
         else:
-            g, w = _cox_grad(eta, d)
-        xwx = (zs2T @ w).tolist()
-        xwr = (zsT @ g).tolist()
+            wg[1], wg[0] = _cox_grad(eta, d)
+        prod = both @ wg.T  # (2k', 2); only the blocks [:k', 0] and [k':, 1] are used
+        xwx = prod[:kk, 0].tolist()
+        xwr = prod[kk:, 1].tolist()
         max_change = 0.0
         shifts = [0.0] * kk
         moved = False
@@ -651,13 +671,15 @@ def fit_rdesurv(
     while rel_change > tol and it < max_iter:
         loss_prev = loss
         H = _h_step(Xs, W, H, hp.lambda_h)
-        W, H, beta, parts, lp = _w_step(Xs, d, W, H, beta, sd_z, lp, xsq, hp)
+        W, H, beta, parts, lp, Z = _w_step(Xs, d, W, H, beta, sd_z, lp, xsq, hp)
         if hp.alpha > 0.0:
-            beta, mean_z, sd_z, finite = _beta_step(Xs.T @ W, d, beta, hp, MAX_SWEEPS)
+            if Z is None:
+                Z = Xs.T @ W
+            beta, mean_z, sd_z, finite = _beta_step(Z, d, beta, hp, MAX_SWEEPS)
             if not finite:
                 diverged = True
                 break
-            lp = Xs.T @ (W @ beta)
+            lp = Z @ beta
         # W and H are those of the W step: only the parts that depend on beta and on the
         # stored sdZ change (the W step evaluated its trials with sdZ / c, but the package
         # does not store that sdZ).
