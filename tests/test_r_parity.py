@@ -60,7 +60,9 @@ def assert_parity(ours: np.ndarray, ref: np.ndarray, what: str) -> float:
     assert worst <= RTOL, f"{what}: max relative error {worst:.3e} > {RTOL}"
     if (~big).any():
         worst_abs = float(err[~big].max())
-        assert worst_abs <= ATOL_SMALL, f"{what}: max absolute error {worst_abs:.3e} on small entries"
+        assert worst_abs <= ATOL_SMALL, (
+            f"{what}: max absolute error {worst_abs:.3e} on entries below {SMALL}"
+        )
     return worst
 
 
