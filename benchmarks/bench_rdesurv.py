@@ -94,8 +94,12 @@ def machine() -> str:
             blas = f"{i.get('internal_api')} {i.get('version')}, {i.get('num_threads')} threads"
     except ImportError:
         pass
+    try:
+        load = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "load average unknown"
     return (
-        f"{cpu}; {os.cpu_count()} logical CPUs; Python {platform.python_version()}; "
+        f"{cpu}; {os.cpu_count()} logical CPUs; {load}; Python {platform.python_version()}; "
         f"numpy {np.__version__}; {blas}"
     )
 

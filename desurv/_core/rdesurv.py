@@ -415,7 +415,7 @@ def _cd_cox(
         np.subtract(eta, top, out=ex)
         np.exp(ex, out=ex)
         np.add.accumulate(ex[::-1], out=s[::-1])
-        if np.isfinite(top) and s[-1] > 1e-290:
+        if math.isfinite(top) and s[-1] > 1e-290:
             # w = exp(eta) * cumsum(d / S0) with S0 = s * exp(top): the shifts cancel.
             w = wg[0]
             np.divide(d, s, out=w)
@@ -424,15 +424,14 @@ def _cd_cox(
             np.subtract(d, w, out=wg[1])
         else:
             wg[1], wg[0] = _cox_grad(eta, d)
-        prod = both @ wg.T  # (2k', 2); only the blocks [:k', 0] and [k':, 1] are used
-        xwx = prod[:kk, 0].tolist()
-        xwr = prod[kk:, 1].tolist()
+        # (2k', 2) products; only the blocks [:k', 0] and [k':, 1] are used.
+        prod = (both @ wg.T).tolist()
         max_change = 0.0
         shifts = [0.0] * kk
         moved = False
         for j in range(kk):
-            v = max(xwx[j] / ne, 1e-12)
-            u = xwr[j] / ne + v * bl[j]
+            v = max(prod[j][0] / ne, 1e-12)
+            u = prod[kk + j][1] / ne + v * bl[j]
             au = abs(u)
             bj = 0.0 if au <= l1 else math.copysign(au - l1, u) / (v + l2)
             shift = bj - bl[j]
@@ -442,7 +441,7 @@ def _cd_cox(
                 moved = True
                 max_change = max(max_change, abs(shift) * math.sqrt(v))
         if moved:
-            eta = eta + np.asarray(shifts) @ zsT
+            eta += np.asarray(shifts) @ zsT
         if max_change < EPS_BETA:
             break
     return np.asarray(bl)
