@@ -395,53 +395,68 @@ def _cd_cox(
     """Coordinate descent of the package on standardised scores ``zs`` (n x k').
 
     Each sweep computes g and w once at the current eta and keeps them fixed while every
-    coordinate is updated in turn; the update of b_j uses only b_j itself, g and w. eta is
-    then moved by the changes. Stops when max_j sqrt(v_j) |change of b_j| < EPS_BETA.
+    coordinate is updated in turn; the update of b_j uses only b_j itself, g and w:
+    v = max(sum_i w_i z_ij^2 / n_e, 1e-12), u = sum_i g_i z_ij / n_e + v b_j,
+    b_j <- S(u, lambda l1_ratio) / (v + lambda (1 - l1_ratio)). eta is then moved by the
+    changes. Stops when max_j sqrt(v_j) |change of b_j| < EPS_BETA.
     """
     ne = float(hp.n_event)
     l1 = hp.lambda_ * hp.l1_ratio
     l2 = hp.lambda_ * (1.0 - hp.l1_ratio)
     zsT = np.ascontiguousarray(zs.T)
     kk = zsT.shape[0]
-    both = np.concatenate([zsT * zsT, zsT])  # (2k', n): rows for sum w z^2, then for sum g z
+    # Rows: z_j^2 (for sum_i w_i z_ij^2) and z_j (for sum_i w_i z_ij); with g = d - w,
+    # sum_i g_i z_ij = sum_i d_i z_ij - sum_i w_i z_ij.
+    both = np.concatenate([zsT * zsT, zsT])
+    zd = (zsT @ d).tolist()
     bl = [float(x) for x in b]
     eta = zs @ b
     n = eta.shape[0]
     ex = np.empty(n)
     s = np.empty(n)
-    wg = np.empty((2, n))  # w in row 0, g in row 1
+    w = np.empty(n)
+    s_rev = s[::-1]
+    idx = range(kk)
     for _ in range(max_sweeps):
         top = float(eta.max())
         np.subtract(eta, top, out=ex)
         np.exp(ex, out=ex)
-        np.add.accumulate(ex[::-1], out=s[::-1])
+        np.add.accumulate(ex[::-1], out=s_rev)
         if math.isfinite(top) and s[-1] > 1e-290:
             # w = exp(eta) * cumsum(d / S0) with S0 = s * exp(top): the shifts cancel.
-            w = wg[0]
             np.divide(d, s, out=w)
             np.add.accumulate(w, out=w)
             np.multiply(ex, w, out=w)
-            np.subtract(d, w, out=wg[1])
         else:
-            wg[1], wg[0] = _cox_grad(eta, d)
-        # (2k', 2) products; only the blocks [:k', 0] and [k':, 1] are used.
-        prod = (both @ wg.T).tolist()
+            w = _cox_grad(eta, d)[1]
+        prod = (both @ w).tolist()
         max_change = 0.0
         shifts = [0.0] * kk
         moved = False
-        for j in range(kk):
-            v = max(prod[j][0] / ne, 1e-12)
-            u = prod[kk + j][1] / ne + v * bl[j]
-            au = abs(u)
-            bj = 0.0 if au <= l1 else math.copysign(au - l1, u) / (v + l2)
-            shift = bj - bl[j]
-            bl[j] = bj
-            if shift != 0.0:
+        for j in idx:
+            v = prod[j] / ne
+            if v < 1e-12:
+                v = 1e-12
+            bj_old = bl[j]
+            u = (zd[j] - prod[kk + j]) / ne + v * bj_old
+            if u > l1:
+                bj = (u - l1) / (v + l2)
+            elif u < -l1:
+                bj = (u + l1) / (v + l2)
+            elif u == u:
+                bj = 0.0
+            else:  # NaN stays NaN, so that a diverging fit is detected
+                bj = u
+            if bj != bj_old:
+                shift = bj - bj_old
+                bl[j] = bj
                 shifts[j] = shift
                 moved = True
-                max_change = max(max_change, abs(shift) * math.sqrt(v))
+                change = abs(shift) * math.sqrt(v)
+                if change > max_change:
+                    max_change = change
         if moved:
-            eta += np.asarray(shifts) @ zsT
+            eta += np.array(shifts) @ zsT
         if max_change < EPS_BETA:
             break
     return np.asarray(bl)
