@@ -146,6 +146,12 @@ def test_training_cindex_and_summary(inputs, summary, config: str, n_iter: int) 
     cidx = harrell_cindex(inputs["time"], inputs["event"], res.linear_predictor)
     # The summary prints 10 significant digits.
     assert cidx == pytest.approx(float(row["cindex_train"]), abs=1e-10)
+    # The package-wide metric (R's survival::concordance conventions) agrees.
+    from desurv.metrics import concordance_index
+
+    assert concordance_index(
+        inputs["time"], inputs["event"], res.linear_predictor
+    ) == pytest.approx(float(row["cindex_train"]), abs=1e-10)
     assert res.final_loss["loss"] == pytest.approx(float(row["final_loss"]), rel=1e-8)
     assert res.loss_trace["loss"][-1] == pytest.approx(float(row["last_iter_loss"]), rel=1e-8)
     increases = int(np.sum(np.diff(res.loss_trace["loss"]) > 0))
@@ -168,6 +174,9 @@ def test_harrell_cindex_by_definition() -> None:
                 conc += 1.0 if risk[i] > risk[j] else 0.5 if risk[i] == risk[j] else 0.0
     assert harrell_cindex(time, event, risk) == pytest.approx(conc / total, rel=1e-15)
     assert harrell_cindex(time, event, -risk) == pytest.approx(1 - conc / total, rel=1e-12)
+    from desurv.metrics import concordance_index
+
+    assert concordance_index(time, event, risk) == pytest.approx(conc / total, rel=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
