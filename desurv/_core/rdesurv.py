@@ -417,12 +417,20 @@ def _cd_cox(
     w = np.empty(n)
     s_rev = s[::-1]
     idx = range(kk)
+    top = float(eta.max())
     for _ in range(max_sweeps):
-        top = float(eta.max())
+        # S0 = s * exp(top) with s the suffix sums of exp(eta - top). Any shift gives the same
+        # S0; it is renewed only when the sums would overflow or underflow (s[0] is the
+        # largest suffix sum, s[-1] the smallest).
         np.subtract(eta, top, out=ex)
         np.exp(ex, out=ex)
         np.add.accumulate(ex[::-1], out=s_rev)
-        if math.isfinite(top) and s[-1] > 1e-290:
+        if not (s[0] < 1e300 and s[-1] > 1e-290):
+            top = float(eta.max())
+            np.subtract(eta, top, out=ex)
+            np.exp(ex, out=ex)
+            np.add.accumulate(ex[::-1], out=s_rev)
+        if math.isfinite(top) and s[0] < 1e300 and s[-1] > 1e-290:
             # w = exp(eta) * cumsum(d / S0) with S0 = s * exp(top): the shifts cancel.
             np.divide(d, s, out=w)
             np.add.accumulate(w, out=w)
