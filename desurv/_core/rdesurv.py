@@ -156,12 +156,14 @@ class RDesurvResult:
 
 def _log_s0(eta: np.ndarray) -> np.ndarray:
     """log of S0_i = sum_{j >= i} exp(eta_j), computed with a max shift."""
-    top = float(np.max(eta))
-    if np.isfinite(top) and float(np.min(eta)) - top > -700.0:
-        # One global shift: no term underflows, so this equals the package's running-max
-        # recursion up to rounding.
-        s = np.cumsum(np.exp(eta - top)[::-1])[::-1]
-        return np.log(s) + top
+    top = float(eta.max())
+    if math.isfinite(top):
+        # One global shift. The suffix sums s are nonincreasing, s[-1] = exp(eta[-1] - top) is
+        # the smallest; while it is far from underflow this equals the package's running-max
+        # recursion up to rounding (terms that underflow are negligible against their sums).
+        s = np.add.accumulate(np.exp(eta - top)[::-1])[::-1]
+        if s[-1] > 1e-290:
+            return np.log(s) + top
     # Wide range (or non-finite values): the package's suffix-max recursion.
     n = eta.shape[0]
     m = np.empty(n)
@@ -181,7 +183,7 @@ def _cox_loglik(eta: np.ndarray, d: np.ndarray) -> float:
 
 def _cox_grad(eta: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Score ``g = d - exp(eta) * h`` and weight ``w = exp(eta) * h`` w.r.t. eta."""
-    h = np.cumsum(d * np.exp(-_log_s0(eta)))
+    h = np.add.accumulate(d * np.exp(-_log_s0(eta)))
     w = np.exp(eta) * h
     return d - w, w
 
