@@ -203,6 +203,17 @@ class _Hyper:
     n_event: int
 
 
+def _xtw(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """X^T W (n x k). For a few columns, k matrix-vector products beat one skinny GEMM."""
+    k = W.shape[1]
+    if k > 4:
+        return X.T @ W
+    out = np.empty((X.shape[1], k))
+    for j in range(k):
+        out[:, j] = X.T @ W[:, j]
+    return out
+
+
 def _penalty_beta(beta: np.ndarray, sd_z: np.ndarray, nu: float) -> float:
     bs = beta * sd_z
     return (1.0 - nu) * float(np.sum(bs * bs)) / 2.0 + nu * float(np.sum(np.abs(bs)))
@@ -290,7 +301,7 @@ def _h_step(X: np.ndarray, W: np.ndarray, H: np.ndarray, lambda_h: float) -> np.
     """Multiplicative H update with the ridge ``lambda_h * p / k``; entries floored at EPS."""
     p = X.shape[0]
     k = W.shape[1]
-    num = W.T @ X
+    num = _xtw(X, W).T
     denom = (W.T @ W) @ H + (lambda_h * p / k) * H
     H = H * num / (denom + EPS)
     return np.maximum(H, EPS)
@@ -361,7 +372,7 @@ def _w_step(
         h_new = H * cn[:, None]
         beta_new = beta * cn
         sd_new = sd_z / cn
-        z_new = X.T @ w_new
+        z_new = _xtw(X, w_new)
         lp_new = z_new @ beta_new
         # W_new H_new = W_trial H: the NMF term needs no new p x n product.
         nmf_new = _nmf_fast(X, xsq, w_trial, w_trial @ HHt, XHt, H)
@@ -698,7 +709,7 @@ def fit_rdesurv(
         W, H, beta, parts, lp, Z = _w_step(Xs, d, W, H, beta, sd_z, lp, xsq, hp)
         if hp.alpha > 0.0:
             if Z is None:
-                Z = Xs.T @ W
+                Z = _xtw(Xs, W)
             beta, mean_z, sd_z, finite = _beta_step(Z, d, beta, hp, MAX_SWEEPS)
             if not finite:
                 diverged = True
