@@ -391,3 +391,20 @@ def test_bad_data_raise() -> None:
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         fit_rdesurv(bad, time, event, W0, H0, beta0, **kw)
+
+
+def test_divergence_is_flagged_without_numpy_warnings() -> None:
+    """A non-finite loss stops the loop (the package's nan_flag) and is reported."""
+    X, time, event, W0, H0, beta0 = small_problem(15)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = fit_rdesurv(
+            X * 1e160, time, event, W0, H0 * 1e160, beta0 + 0.1, max_iter=5, tol=0.0, **HYPER
+        )
+    assert res.diverged
+    assert res.n_iter == 0
+    assert not res.converged
+    healthy = fit_rdesurv(X, time, event, W0, H0, beta0, max_iter=5, tol=0.0, **HYPER)
+    assert not healthy.diverged

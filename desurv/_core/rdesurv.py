@@ -679,6 +679,25 @@ def fit_rdesurv(
         n_event=int(e.sum()),
     )
 
+    # Overflow and NaN are part of the package's behaviour (a diverging fit stops and is
+    # flagged); numpy's floating-point warnings would only repeat that.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _fit(X, t, e, W0, H0, b0, hp, max_iter, tol)
+
+
+def _fit(
+    X: np.ndarray,
+    t: np.ndarray,
+    e: np.ndarray,
+    W0: np.ndarray,
+    H0: np.ndarray,
+    b0: np.ndarray,
+    hp: _Hyper,
+    max_iter: int,
+    tol: float,
+) -> RDesurvResult:
+    """The package's fit loop on validated inputs (X genes x samples, input order)."""
+    n = X.shape[1]
     # Sort once by time (stable: ties keep input order), as the package does (unstably).
     order = np.argsort(t, kind="stable")
     inverse = np.empty(n, dtype=np.intp)
