@@ -135,8 +135,6 @@ def fit(
         Non-numeric, missing or negative survival values (naming the samples), negative or
         missing expression values.
     """
-    from desurv.estimator import DeSurv
-
     check_adata(adata)
     time, event = get_survival(adata, time_key, event_key)
     mask = _genes_mask(adata, genes)
@@ -147,6 +145,8 @@ def fit(
     check_finite(X, adata, where)
     check_nonnegative(X, where)
     used = adata.var_names[mask]
+    from desurv.estimator import DeSurv
+
     if copy:
         adata = adata.copy()
     model = DeSurv(n_components=n_components, **estimator_params)
