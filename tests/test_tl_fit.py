@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import warnings
 from pathlib import Path
 
 import anndata as ad
@@ -11,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from desurv import pp, tl
-from desurv.exceptions import DataWarning, DeSurvWarning
+from desurv import tl
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TCGA = SHARED / "pdac" / "tcga_paad_3k"
