@@ -71,6 +71,15 @@ def test_annotate_programs_overlap_jaccard_hypergeom_bh():
     assert "desurv_programs" in a.uns and a.uns["desurv_programs"]["n_universe"] == 20
 
 
+def test_annotate_programs_result_survives_h5ad(tmp_path):
+    a = _fitted_by_hand()
+    res = tl.annotate_programs(a, {"P": ["g0", "g1", "g2", "g3", "g10"]})
+    a.write_h5ad(tmp_path / "a.h5ad")
+    back = ad.read_h5ad(tmp_path / "a.h5ad")
+    stored = pd.DataFrame(dict(back.uns["desurv_programs"]["table"]))[res.columns]
+    pd.testing.assert_frame_equal(stored, res, check_dtype=False)
+
+
 def test_annotate_programs_inputs_and_errors(tmp_path):
     a = _fitted_by_hand()
     res = tl.annotate_programs(a, {"P": ["g0", "g1", "g2", "g3", "g4"]})

@@ -208,3 +208,21 @@ def test_merge_cohorts_bad_input():
                    var=pd.DataFrame(index=["p", "q"]))
     with pytest.raises(ValueError, match="share no gene"):
         pp.merge_cohorts({"A": a, "C": c})
+
+
+def test_pp_records_survive_h5ad(tmp_path):
+    adata = _two_cohort_toy()
+    pp.log1p(adata)
+    pp.filter_genes(adata, n_top=4, cohort_key="cohort", subset=False)
+    pp.quantile_normalize(adata)
+    pp.rank_transform(adata)
+    adata.write_h5ad(tmp_path / "pp.h5ad")
+    back = ad.read_h5ad(tmp_path / "pp.h5ad")
+    assert list(back.uns["desurv_pp"]["steps"]) == [
+        "log1p", "filter_genes", "quantile_normalize", "rank_transform"
+    ]
+    with pytest.raises(ValueError, match="already log-transformed"):
+        pp.log1p(back)
+    np.testing.assert_array_equal(
+        back.uns["quantile_normalize"]["target"], adata.uns["quantile_normalize"]["target"]
+    )

@@ -144,3 +144,23 @@ def test_score_bad_input():
         tl.score(_new(), m, genes="top")
     with pytest.raises(TypeError, match="AnnData"):
         tl.score(pd.DataFrame(np.ones((2, 6))), m)
+
+
+def test_h5ad_round_trip_of_a_preprocessed_model_scores_identically(tmp_path):
+    train = _new(n=8, seed=7)
+    pp.log1p(train)
+    pp.quantile_normalize(train)
+    from desurv.tl._fit import preprocessing_record
+
+    m = _model(preprocessing_record(train))
+    tl.top_genes(m, n_top=3)
+    m.write_h5ad(tmp_path / "model.h5ad")
+    back = ad.read_h5ad(tmp_path / "model.h5ad")
+    assert list(back.uns["desurv"]["preprocessing"]["steps"]) == ["log1p", "quantile_normalize"]
+    for genes in ("all", "top"):
+        a = tl.score(_new(), m, genes=genes, copy=True)
+        b = tl.score(_new(), back, genes=genes, copy=True)
+        np.testing.assert_array_equal(a.obs["desurv_risk"], b.obs["desurv_risk"])
+        np.testing.assert_array_equal(a.obsm["X_desurv"], b.obsm["X_desurv"])
+        assert list(b.uns["desurv_score"]["preprocessing"]) == ["log1p", "quantile_normalize"]
+        b.write_h5ad(tmp_path / f"scored_{genes}.h5ad")  # what score writes is h5ad-safe too
