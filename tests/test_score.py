@@ -132,6 +132,15 @@ def test_score_quantile_and_rank_to_training_scale():
     np.testing.assert_allclose(new.obsm["X_desurv"], X @ W)
 
 
+def test_score_no_shared_gene_after_preprocessing_is_a_coverage_error():
+    train = _new(n=4, seed=3)
+    pp.rank_transform(train)
+    m = _model({"steps": np.array(["rank_transform"], dtype=object),
+                "rank_transform": dict(train.uns["rank_transform"])})
+    with pytest.raises(ValueError, match="0 of the model's 6 genes"):
+        tl.score(_new(genes=["x", "y"]), m)
+
+
 def test_score_bad_input():
     m = _model()
     with pytest.raises(KeyError, match="fit record"):

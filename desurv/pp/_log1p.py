@@ -88,7 +88,8 @@ def log1p(
     done = logged_layers(adata)
     if name in done and not force:
         raise ValueError(
-            f"{name} was already log-transformed (adata.uns['log1p'] = {dict(adata.uns['log1p'])}); "
+            f"{name} was already log-transformed (adata.uns['log1p'] = "
+            f"{dict(adata.uns['log1p'])}); "
             "logging twice is almost always a mistake. Pass force=True to log again."
         )
     if copy:

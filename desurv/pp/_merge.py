@@ -98,7 +98,9 @@ def merge_cohorts(
     union = set().union(*gene_sets)
     shared = set.intersection(*gene_sets)
     if join == "inner" and not shared:
-        raise ValueError(f"cohorts {names} share no gene; check gene identifiers or use join='outer'")
+        raise ValueError(
+            f"cohorts {names} share no gene; check gene identifiers or use join='outer'"
+        )
     n_filled = [len(union - g) if join == "outer" else 0 for g in gene_sets]
     if join == "outer" and any(n_filled):
         detail = ", ".join(f"{n}: {k}" for n, k in zip(names, n_filled) if k)

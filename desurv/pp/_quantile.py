@@ -32,7 +32,8 @@ def quantile_to_target(X: np.ndarray, target: np.ndarray) -> np.ndarray:
     p genes and a sorted target of length m, the value becomes the target interpolated
     linearly at position ``1 + (m - 1)(r - 1)/(p - 1)`` (1-based). For m == p this is
     ``target[r]``, and a tie whose average rank ends in .5 gets the mean of the two
-    neighbouring target values: exactly ``normalize.quantiles`` / ``normalize.quantiles.use.target``.
+    neighbouring target values: exactly ``normalize.quantiles`` and
+    ``normalize.quantiles.use.target``.
     """
     t = np.sort(np.asarray(target, dtype=np.float64).ravel())
     m = t.size

@@ -42,6 +42,8 @@ def _preprocess(
     steps = [str(s) for s in np.asarray(pp_rec.get("steps", []), dtype=object).ravel()]
     done: list[str] = []
     for step in steps:
+        if X.shape[1] == 0:  # no shared gene: the coverage check reports it
+            break
         if step == "log1p":
             if layer_name(layer) in logged_layers(adata_new):
                 continue
