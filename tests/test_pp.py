@@ -175,7 +175,7 @@ def test_filter_genes_bad_input():
 
 # ---------------------------------------------------------------- merge_cohorts
 def test_merge_cohorts_inner_and_outer():
-    a = ad.AnnData(np.ones((2, 3)), obs=pd.DataFrame(index=["a1", "a2"]),
+    a = ad.AnnData(np.ones((2, 3)), obs=pd.DataFrame({"time": [1.0, 2.0]}, index=["a1", "a2"]),
                    var=pd.DataFrame(index=["x", "y", "z"]))
     b = ad.AnnData(np.full((3, 2), 2.0), obs=pd.DataFrame(index=["b1", "b2", "b3"]),
                    var=pd.DataFrame(index=["y", "w"]))
@@ -185,6 +185,7 @@ def test_merge_cohorts_inner_and_outer():
     assert list(inner.var_names) == ["y"]
     assert inner.obs["cohort"].tolist() == ["A", "A", "B", "B", "B"]
     assert "log1p" in inner.uns
+    assert inner.obs["time"].tolist()[:2] == [1.0, 2.0] and inner.obs["time"].isna().sum() == 3
     with pytest.warns(DataWarning, match="A: 1.*B: 2"):
         outer = pp.merge_cohorts([a, b], keys=["A", "B"], join="outer")
     assert sorted(outer.var_names) == ["w", "x", "y", "z"]

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 
 from desurv._anndata import check_adata
@@ -45,8 +46,9 @@ def merge_cohorts(
     Returns
     -------
     AnnData
-        Samples of all cohorts x the joined genes. ``obs`` columns are concatenated
-        (columns a cohort lacks are missing there), ``obs[cohort_key]`` names the cohort,
+        Samples of all cohorts x the joined genes. ``obs`` has every column of every
+        cohort (missing where a cohort lacks it), ``obs[cohort_key]`` names the cohort
+        (replacing a column of that name),
         ``uns`` keeps the entries equal in all cohorts (e.g. a shared ``'log1p'`` record),
         and ``uns['merge_cohorts']`` records ``'join'``, ``'cohort_key'``, ``'cohorts'``,
         ``'n_genes'`` and ``'n_filled'`` (genes zero-filled per cohort, in cohort order).
@@ -122,7 +124,11 @@ def merge_cohorts(
             uns_merge="same",
             merge="same",
         )
-    merged.obs[cohort_key] = merged.obs[cohort_key].astype("category")
+    # obs: all columns of all cohorts (anndata's inner join would drop columns one lacks)
+    obs = pd.concat([a.obs for a in items], join="outer", ignore_index=True)
+    obs.index = merged.obs_names
+    obs[cohort_key] = pd.Categorical(merged.obs[cohort_key].astype(str), categories=names)
+    merged.obs = obs
     merged.uns["merge_cohorts"] = {
         "join": join,
         "cohort_key": cohort_key,
