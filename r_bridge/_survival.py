@@ -1,0 +1,301 @@
+"""R's survival package through the embedded R: ``coxph``, ``survdiff``, ``concordance``.
+
+Formulas are built in R with ``strata(...)`` (never ``survival::strata``, which R would
+silently treat as a covariate) in an environment whose parent is the survival namespace,
+so nothing is attached to R's search path. Columns travel under safe names (``time``,
+``event``, ``x1``.., ``s1``.., ``g``) and the results are renamed back in Python.
+
+Every function returns plain Python / pandas objects in the same layout as the Python twins
+of :mod:`desurv.tl._survival`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from r_bridge import _session
+
+_R_CODE = r"""
+surv_formula <- function(rhs) {
+  stats::as.formula(paste("Surv(time, event) ~", rhs),
+                    env = new.env(parent = asNamespace("survival")))
+}
+strata_term <- function(snames) {
+  if (length(snames)) paste0("strata(", paste(snames, collapse = ", "), ")") else NULL
+}
+count_names <- c("concordant", "discordant", "tied.x", "tied.y", "tied.xy")
+
+cox_fit <- function(df, xnames, snames, ties, eps, iter_max) {
+  rhs <- paste(c(xnames, strata_term(snames)), collapse = " + ")
+  fit <- survival::coxph(surv_formula(rhs), data = df, ties = ties,
+                         control = survival::coxph.control(eps = eps, iter.max = iter_max))
+  s <- summary(fit)
+  cc <- fit$concordance
+  list(names = names(stats::coef(fit)), coef = unname(stats::coef(fit)),
+       var = unname(fit$var), loglik = fit$loglik, n = fit$n, nevent = fit$nevent,
+       iter = fit$iter, counts = unname(cc[count_names]), concordance = unname(cc["concordance"]),
+       concordance_std = unname(cc["std"]),
+       logtest = unname(s$logtest),
+       waldtest = unname(s$waldtest), wald_unrounded = unname(fit$wald.test),
+       sctest = unname(s$sctest),
+       coefmat = unname(s$coefficients), confint = unname(s$conf.int),
+       aic = stats::AIC(fit), bic = stats::BIC(fit))
+}
+
+conc_fit <- function(df, snames) {
+  rhs <- paste(c("x", strata_term(snames)), collapse = " + ")
+  cf <- survival::concordance(surv_formula(rhs), data = df, reverse = TRUE)
+  cnt <- cf$count
+  if (is.matrix(cnt)) cnt <- colSums(cnt)
+  list(counts = unname(cnt[count_names]), concordance = unname(cf$concordance),
+       var = unname(cf$var))
+}
+
+sdiff_fit <- function(df, snames) {
+  rhs <- paste(c("g", strata_term(snames)), collapse = " + ")
+  fit <- survival::survdiff(surv_formula(rhs), data = df)
+  obs <- fit$obs
+  ex <- fit$exp
+  if (is.matrix(obs)) {
+    obs <- apply(obs, 1, sum)
+    ex <- apply(ex, 1, sum)
+  }
+  dfree <- sum(1 * (ex > 0)) - 1
+  list(chisq = fit$chisq, df = dfree,
+       p = stats::pchisq(fit$chisq, dfree, lower.tail = FALSE),
+       observed = unname(as.numeric(obs)), expected = unname(as.numeric(ex)),
+       var = unname(fit$var), n = unname(as.numeric(fit$n)))
+}
+"""
+
+_PACKAGES = ("survival",)
+COUNT_KEYS = ("concordant", "discordant", "tied_x", "tied_y", "tied_xy")
+
+
+def _ensure_defined() -> None:
+    _session.require(_PACKAGES)
+    if not _session.is_defined("cox_fit"):
+        _session.define(_R_CODE)
+
+
+def _as_frame(values, prefix: str, n: int) -> pd.DataFrame:
+    if values is None:
+        return pd.DataFrame(index=range(n))
+    if isinstance(values, pd.Series):
+        values = values.to_frame()
+    if isinstance(values, pd.DataFrame):
+        df = values.reset_index(drop=True)
+    else:
+        arr = np.asarray(values)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        df = pd.DataFrame(arr)
+    if len(df) != n:
+        raise ValueError(f"{prefix}: expected {n} rows, got {len(df)}")
+    return df
+
+
+def _base_frame(time, event) -> pd.DataFrame:
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event)
+    if t.ndim != 1 or e.shape != t.shape:
+        raise ValueError("time and event must be 1-D of the same length")
+    return pd.DataFrame({"time": t, "event": e.astype(bool).astype(np.int32)})
+
+
+def _strata_frame(strata, n: int) -> pd.DataFrame:
+    sf = _as_frame(strata, "strata", n)
+    return pd.DataFrame(
+        {f"s{j + 1}": sf.iloc[:, j].astype(str).to_numpy() for j in range(sf.shape[1])}
+    )
+
+
+def _design(covariates, n: int) -> tuple[pd.DataFrame, list[str]]:
+    """Safe-named covariate frame and the user-facing term names R will produce."""
+    cf = _as_frame(covariates, "covariates", n)
+    out = {}
+    terms: list[str] = []
+    expected: list[str] = []
+    for j, col in enumerate(cf.columns):
+        safe = f"x{j + 1}"
+        v = cf[col]
+        if isinstance(v.dtype, pd.CategoricalDtype):
+            v = v.cat.remove_unused_categories()
+            out[safe] = v
+            for lvl in v.cat.categories[1:]:
+                terms.append(f"{col}{lvl}")
+                expected.append(f"{safe}{lvl}")
+        elif v.dtype == bool:
+            out[safe] = v.astype(float)
+            terms.append(str(col))
+            expected.append(safe)
+        elif pd.api.types.is_numeric_dtype(v.dtype):
+            out[safe] = v.astype(float)
+            terms.append(str(col))
+            expected.append(safe)
+        else:
+            cat = pd.Categorical(v.astype(str))
+            cat = cat.remove_unused_categories()
+            out[safe] = cat
+            for lvl in cat.categories[1:]:
+                terms.append(f"{col}{lvl}")
+                expected.append(f"{safe}{lvl}")
+    df = pd.DataFrame(out)
+    df.attrs["expected"] = expected
+    return df, terms
+
+
+@_session.locked
+def coxph(
+    time,
+    event,
+    covariates,
+    strata=None,
+    *,
+    ties: str = "efron",
+    eps: float = 1e-9,
+    iter_max: int = 20,
+) -> dict:
+    """``survival::coxph(Surv(time, event) ~ covariates + strata(...), ties=ties)``.
+
+    ``covariates`` is a DataFrame (numeric columns as they are; categorical or string
+    columns as factors with treatment contrasts, reference = first category) or a 2-D array.
+    Returns the layout of :func:`desurv.tl._survival.cox_ph` (see there), with
+    ``implementation="r"``.
+    """
+    if ties not in ("efron", "breslow"):
+        raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    base = _base_frame(time, event)
+    n = len(base)
+    X, terms = _design(covariates, n)
+    S = _strata_frame(strata, n)
+    df = pd.concat([base, X, S], axis=1)
+    _ensure_defined()
+    ro, _ = _session._session()
+    out = _session.call(
+        "cox_fit",
+        df=df,
+        xnames=ro.StrVector(list(X.columns)),
+        snames=ro.StrVector(list(S.columns)),
+        ties=ties,
+        eps=float(eps),
+        iter_max=int(iter_max),
+        packages=_PACKAGES,
+    )
+    names = [str(x) for x in out.rx2("names")]
+    if names != X.attrs["expected"]:  # pragma: no cover - guards the renaming
+        raise RuntimeError(f"unexpected coefficient names from R: {names}")
+    coef = _session.to_numpy(out.rx2("coef"), dtype=float)
+    coefmat = _session.to_numpy(out.rx2("coefmat"), dtype=float).reshape(len(coef), -1)
+    confint = _session.to_numpy(out.rx2("confint"), dtype=float).reshape(len(coef), -1)
+    table = pd.DataFrame(
+        {
+            "coef": coef,
+            "hr": coefmat[:, 1],
+            "se": coefmat[:, 2],
+            "z": coefmat[:, 3],
+            "p": coefmat[:, 4],
+            "hr_lower_95": confint[:, 2],
+            "hr_upper_95": confint[:, 3],
+        },
+        index=pd.Index(terms, name="term"),
+    )
+    loglik = _session.to_numpy(out.rx2("loglik"), dtype=float)
+    counts = _session.to_numpy(out.rx2("counts"), dtype=float)
+
+    def _test(name):
+        v = _session.to_numpy(out.rx2(name), dtype=float)
+        return {"statistic": float(v[0]), "df": float(v[1]), "p": float(v[2])}
+
+    return {
+        "coefficients": table,
+        "var": _session.to_numpy(out.rx2("var"), dtype=float).reshape(len(coef), len(coef)),
+        "loglik_null": float(loglik[0]),
+        "loglik": float(loglik[-1]),
+        "lrt": _test("logtest"),
+        # summary.coxph rounds the Wald statistic to 2 decimals (its p is unrounded):
+        # report the unrounded fit$wald.test.
+        "wald": {**_test("waldtest"), "statistic": float(out.rx2("wald_unrounded")[0])},
+        "score": _test("sctest"),
+        "concordance": float(out.rx2("concordance")[0]),
+        "concordance_se": float(out.rx2("concordance_std")[0]),
+        "concordance_counts": {k: float(v) for k, v in zip(COUNT_KEYS, counts)},
+        "n": int(out.rx2("n")[0]),
+        "nevent": int(out.rx2("nevent")[0]),
+        "aic": float(out.rx2("aic")[0]),
+        "bic": float(out.rx2("bic")[0]),
+        "ties": ties,
+        "n_iter": int(out.rx2("iter")[0]),
+        "implementation": "r",
+    }
+
+
+@_session.locked
+def survdiff(time, event, group, strata=None) -> dict:
+    """``survival::survdiff(Surv(time, event) ~ group + strata(...))`` (log-rank, rho = 0).
+
+    Returns ``chisq``, ``df``, ``p``, and ``table`` (DataFrame indexed by group level with
+    ``n``, ``observed``, ``expected``; observed and expected summed over strata), ``var``.
+    Group levels are the categories of a categorical ``group``, else the sorted values.
+    """
+    base = _base_frame(time, event)
+    n = len(base)
+    g = pd.Series(np.asarray(group) if not isinstance(group, pd.Series) else group.to_numpy())
+    if not isinstance(g.dtype, pd.CategoricalDtype):
+        g = pd.Series(pd.Categorical(g.astype(str) if g.dtype == object else g))
+    g = g.cat.remove_unused_categories()
+    levels = [str(c) for c in g.cat.categories]
+    g = pd.Series(pd.Categorical(g.astype(str), categories=levels))
+    if len(g) != n:
+        raise ValueError("group must have one value per subject")
+    S = _strata_frame(strata, n)
+    df = pd.concat([base, pd.DataFrame({"g": g}), S], axis=1)
+    _ensure_defined()
+    ro, _ = _session._session()
+    out = _session.call(
+        "sdiff_fit", df=df, snames=ro.StrVector(list(S.columns)), packages=_PACKAGES
+    )
+    k = len(levels)
+    table = pd.DataFrame(
+        {
+            "n": _session.to_numpy(out.rx2("n"), dtype=float).astype(int),
+            "observed": _session.to_numpy(out.rx2("observed"), dtype=float),
+            "expected": _session.to_numpy(out.rx2("expected"), dtype=float),
+        },
+        index=pd.Index(levels, name="group"),
+    )
+    return {
+        "chisq": float(out.rx2("chisq")[0]),
+        "df": int(out.rx2("df")[0]),
+        "p": float(out.rx2("p")[0]),
+        "table": table,
+        "var": _session.to_numpy(out.rx2("var"), dtype=float).reshape(k, k),
+        "implementation": "r",
+    }
+
+
+@_session.locked
+def concordance(time, event, risk, strata=None) -> dict:
+    """``survival::concordance(Surv(time, event) ~ risk + strata(...), reverse=TRUE)``.
+
+    Higher ``risk`` = shorter survival. Returns ``concordance``, ``counts`` (concordant,
+    discordant, tied_x, tied_y, tied_xy; summed over strata) and ``var`` (R's variance).
+    """
+    base = _base_frame(time, event)
+    n = len(base)
+    x = np.asarray(risk, dtype=float)
+    if x.shape != (n,):
+        raise ValueError("risk must have one value per subject")
+    S = _strata_frame(strata, n)
+    df = pd.concat([base, pd.DataFrame({"x": x}), S], axis=1)
+    _ensure_defined()
+    ro, _ = _session._session()
+    out = _session.call("conc_fit", df=df, snames=ro.StrVector(list(S.columns)), packages=_PACKAGES)
+    counts = _session.to_numpy(out.rx2("counts"), dtype=float)
+    return {
+        "concordance": float(out.rx2("concordance")[0]),
+        "counts": {k: float(v) for k, v in zip(COUNT_KEYS, counts)},
+        "var": float(out.rx2("var")[0]),
+        "implementation": "r",
+    }
