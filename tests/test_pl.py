@@ -104,6 +104,14 @@ def test_forest_png(tmp_path):
     tab = pd.DataFrame({"label": ["a", "b"], "hr": [1.5, 0.7], "lower": [1.1, 0.5],
                         "upper": [2.0, 0.9]})
     pl.forest(tab)
+    # desurv.tl.survival's result, returned and stored in uns
+    a.obs["F1"], a.obs["F2"] = df["F1"].to_numpy(), df["F2"].to_numpy()
+    res = tl.survival(a.obs, ["F1", "F2"], time_key="os_time", event_key="os_event")
+    ax = pl.forest(res)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["F1", "F2"]
+    tl.survival(a, ["F1", "F2"], time_key="os_time", event_key="os_event")
+    ax = pl.forest(a, save=tmp_path / "forest2.png")
+    assert _is_png(tmp_path / "forest2.png") and len(ax.get_yticklabels()) == 2
     with pytest.raises(KeyError, match="lower"):
         pl.forest(pd.DataFrame({"hr": [1.0]}))
 

@@ -141,9 +141,29 @@ def kaplan_meier(
 _LIFELINES = ("exp(coef)", "exp(coef) lower 95%", "exp(coef) upper 95%")
 
 
-def _hr_table(data: Any) -> pd.DataFrame:
+def _hr_table(data: Any, key: str = "survival") -> pd.DataFrame:
+    if isinstance(data, AnnData):
+        if key not in data.uns or "cox" not in data.uns[key]:
+            raise KeyError(
+                f"adata.uns[{key!r}] has no 'cox' result; run desurv.tl.survival(adata, "
+                f"covariates, key_added={key!r}) first or pass a hazard-ratio table"
+            )
+        data = data.uns[key]
+    if isinstance(data, dict) and "cox" in data:  # tl.survival's result or its uns record
+        cox = data["cox"]
+        if cox is None:
+            raise ValueError("the survival result has no Cox model (it was run without covariates)")
+        if "coefficients" in cox:
+            data = cox["coefficients"]
+        else:
+            data = pd.DataFrame(
+                {c: np.asarray(cox[c]) for c in ("hr", "hr_lower_95", "hr_upper_95", "p")},
+                index=[str(t) for t in np.asarray(cox["terms"])],
+            )
     if hasattr(data, "summary") and isinstance(getattr(data, "summary", None), pd.DataFrame):
         data = data.summary
+    if isinstance(data, pd.DataFrame) and {"hr_lower_95", "hr_upper_95"} <= set(data.columns):
+        data = data.rename(columns={"hr_lower_95": "lower", "hr_upper_95": "upper"})
     if not isinstance(data, pd.DataFrame):
         raise TypeError(
             "data must be a DataFrame of hazard ratios (columns hr, lower, upper, optional p) or "
@@ -169,8 +189,9 @@ def _hr_table(data: Any) -> pd.DataFrame:
 
 
 def forest(
-    data: pd.DataFrame | Any,
+    data: pd.DataFrame | AnnData | Any,
     *,
+    key: str = "survival",
     logx: bool = True,
     title: str | None = None,
     ax: Any = None,
@@ -181,11 +202,14 @@ def forest(
 
     Parameters
     ----------
-    data : DataFrame or lifelines CoxPHFitter
+    data : DataFrame, AnnData, survival result or lifelines CoxPHFitter
         One row per covariate (the index, or a ``label`` column, names it) with columns
-        ``hr``, ``lower``, ``upper`` and optionally ``p``; or lifelines' summary columns
-        (``exp(coef)``, ``exp(coef) lower 95%``, ``exp(coef) upper 95%``, ``p``); or a
-        fitted ``CoxPHFitter``.
+        ``hr``, ``lower``, ``upper`` (or ``hr_lower_95``, ``hr_upper_95``) and optionally
+        ``p``; or lifelines' summary columns (``exp(coef)``, ``exp(coef) lower 95%``,
+        ``exp(coef) upper 95%``, ``p``); or a fitted ``CoxPHFitter``; or the result of
+        :func:`desurv.tl.survival` (returned, or an AnnData with it in ``uns[key]``).
+    key : str, default "survival"
+        With an AnnData: the ``uns`` key that :func:`desurv.tl.survival` wrote.
     logx : bool, default True
         Log-scaled hazard-ratio axis.
     title : str, optional
@@ -199,7 +223,7 @@ def forest(
     -------
     matplotlib.axes.Axes
     """
-    tab = _hr_table(data)
+    tab = _hr_table(data, key)
     if len(tab) == 0:
         raise ValueError("the hazard-ratio table is empty")
     vals = tab[["hr", "lower", "upper"]].to_numpy(dtype=float)
