@@ -50,9 +50,11 @@ def _availability(entry: CohortEntry) -> str:
     mirror = mirror_dir()
     if mirror is not None and entry.mirror:
         folder = mirror / entry.mirror
-        if all((folder / f.name).is_file()
-               or (f.unpack and (folder / f.name.removesuffix(".tar.gz")).is_dir())
-               for f in entry.files):
+        if all(
+            (folder / f.name).is_file()
+            or (f.unpack and (folder / f.name.removesuffix(".tar.gz")).is_dir())
+            for f in entry.files
+        ):
             return "mirror"
     if all((cache_dir() / entry.id / f.name).is_file() for f in entry.files):
         return "cache"
@@ -85,11 +87,20 @@ def list_datasets(*, cancer: str | None = None, role: str | None = None) -> pd.D
             continue
         if role is not None and e.role != role:
             continue
-        rows.append({"id": e.id, "name": e.name, "cancer": e.cancer, "role": e.role,
-                     "accession": e.accession, "format": e.format, "access": e.access,
-                     "derived_from": e.derived_from, "available": _availability(e)})
-    cols = ["name", "cancer", "role", "accession", "format", "access", "derived_from",
-            "available"]
+        rows.append(
+            {
+                "id": e.id,
+                "name": e.name,
+                "cancer": e.cancer,
+                "role": e.role,
+                "accession": e.accession,
+                "format": e.format,
+                "access": e.access,
+                "derived_from": e.derived_from,
+                "available": _availability(e),
+            }
+        )
+    cols = ["name", "cancer", "role", "accession", "format", "access", "derived_from", "available"]
     return pd.DataFrame(rows, columns=["id", *cols]).set_index("id")
 
 
@@ -129,18 +140,42 @@ def info(dataset_id: str) -> dict[str, Any]:
             local = str(cache_dir() / e.id / f.name)
         d["path"] = local
         files.append(d)
-    out = {k: e.raw.get(k, "") for k in ("id", "name", "cancer", "role", "accession",
-                                          "citation", "licence", "access", "access_note",
-                                          "format", "value_scale", "description", "mirror",
-                                          "derived_from", "upstream")}
-    out.update({"genes": dict(e.genes), "clinical": dict(e.clinical),
-                "selection": dict(e.selection), "parse": dict(e.parse), "files": files,
-                "available": _availability(e)})
+    out = {
+        k: e.raw.get(k, "")
+        for k in (
+            "id",
+            "name",
+            "cancer",
+            "role",
+            "accession",
+            "citation",
+            "licence",
+            "access",
+            "access_note",
+            "format",
+            "value_scale",
+            "description",
+            "mirror",
+            "derived_from",
+            "upstream",
+        )
+    }
+    out.update(
+        {
+            "genes": dict(e.genes),
+            "clinical": dict(e.clinical),
+            "selection": dict(e.selection),
+            "parse": dict(e.parse),
+            "files": files,
+            "available": _availability(e),
+        }
+    )
     return out
 
 
-def fetch(dataset_id: str, *, download: bool = True, progressbar: bool | None = None,
-          retries: int = 3) -> dict[str, list[Path]]:
+def fetch(
+    dataset_id: str, *, download: bool = True, progressbar: bool | None = None, retries: int = 3
+) -> dict[str, list[Path]]:
     """Make sure every file of a cohort is local and verified; return their paths.
 
     Parameters
@@ -169,12 +204,19 @@ def fetch(dataset_id: str, *, download: bool = True, progressbar: bool | None = 
     paths: dict[str, list[Path]] = {}
     for f in e.files:
         paths.setdefault(f.role, []).append(
-            locate(e, f, download=download, progressbar=progressbar, retries=retries))
+            locate(e, f, download=download, progressbar=progressbar, retries=retries)
+        )
     return paths
 
 
-def load(dataset_id: str, *, download: bool = True, apply_selection: bool = True,
-         survival_only: bool = False, progressbar: bool | None = None) -> ad.AnnData:
+def load(
+    dataset_id: str,
+    *,
+    download: bool = True,
+    apply_selection: bool = True,
+    survival_only: bool = False,
+    progressbar: bool | None = None,
+) -> ad.AnnData:
     """Load a cohort as an AnnData (samples x genes).
 
     Parameters
@@ -226,10 +268,18 @@ def load(dataset_id: str, *, download: bool = True, apply_selection: bool = True
         sha, _ = expected_sha256(e, f)
         for p in paths.get(f.role, []):
             if p.name == f.name or p.name == f.name.removesuffix(".tar.gz"):
-                files.append({"role": f.role, "name": f.name, "url": f.url or "",
-                              "sha256": sha or "unknown", "path": str(p)})
-    return assemble.build_anndata(e, expr, clin, id_map, files,
-                                  apply_selection=apply_selection, survival_only=survival_only)
+                files.append(
+                    {
+                        "role": f.role,
+                        "name": f.name,
+                        "url": f.url or "",
+                        "sha256": sha or "unknown",
+                        "path": str(p),
+                    }
+                )
+    return assemble.build_anndata(
+        e, expr, clin, id_map, files, apply_selection=apply_selection, survival_only=survival_only
+    )
 
 
 def _cli(action: str, ids: builtins.list[str]) -> int:
@@ -241,14 +291,21 @@ def _cli(action: str, ids: builtins.list[str]) -> int:
     """
     try:
         if action == "list":
-            with pd.option_context("display.max_rows", None, "display.width", 200,
-                                   "display.max_colwidth", 40):
-                print(list_datasets()[["cancer", "role", "accession", "format", "access",
-                                       "available"]].to_string())
+            with pd.option_context(
+                "display.max_rows", None, "display.width", 200, "display.max_colwidth", 40
+            ):
+                print(
+                    list_datasets()[
+                        ["cancer", "role", "accession", "format", "access", "available"]
+                    ].to_string()
+                )
             return 0
         if not ids:
-            print(f"desurv datasets {action}: give at least one cohort id "
-                  "(see `desurv datasets list`)", file=sys.stderr)
+            print(
+                f"desurv datasets {action}: give at least one cohort id "
+                "(see `desurv datasets list`)",
+                file=sys.stderr,
+            )
             return 2
         if action == "info":
             for i in ids:
@@ -262,8 +319,12 @@ def _cli(action: str, ids: builtins.list[str]) -> int:
             return 0
         print(f"desurv datasets: unknown action {action!r} (list, info, fetch)", file=sys.stderr)
         return 2
-    except (UnknownDatasetError, DatasetNotAvailableError, HashMismatchError,
-            MalformedFileError) as exc:
+    except (
+        UnknownDatasetError,
+        DatasetNotAvailableError,
+        HashMismatchError,
+        MalformedFileError,
+    ) as exc:
         print(f"desurv datasets {action}: {exc}", file=sys.stderr)
         return 1
 
