@@ -126,3 +126,30 @@ def test_cindex_by_k_png(tmp_path):
     assert len(ax.get_legend().get_texts()) == 2
     with pytest.raises(KeyError, match="cindex"):
         pl.cindex_by_k(pd.DataFrame({"k": [1]}))
+
+
+def test_plots_of_a_real_fit(tmp_path):
+    import warnings
+
+    from desurv.exceptions import DeSurvWarning
+
+    rng = np.random.default_rng(4)
+    H = rng.gamma(2.0, 1.0, (50, 2))
+    W = np.zeros((24, 2))
+    W[:12, 0], W[12:, 1] = rng.uniform(1, 2, 12), rng.uniform(1, 2, 12)
+    X = H @ W.T + rng.uniform(0, 0.2, (50, 24))
+    obs = pd.DataFrame(
+        {"time": rng.exponential(10 * np.exp(-H[:, 0] + H[:, 0].mean())),
+         "event": rng.integers(0, 2, 50)},
+        index=[f"s{i}" for i in range(50)],
+    )
+    a = ad.AnnData(X, obs=obs, var=pd.DataFrame(index=[f"G{i}" for i in range(24)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeSurvWarning)
+        tl.fit(a, n_components=2, max_iter=80, random_state=0)
+    tl.top_genes(a, n_top=6)
+    ax = pl.loss_trace(a, terms=("loss", "nmf", "cox"), logy=False, save=tmp_path / "l.png")
+    assert len(ax.lines[0].get_xdata()) == len(a.uns["desurv"]["loss_history"]["loss"])
+    pl.heatmap(a, factor=1, save=tmp_path / "h.png")
+    pl.kaplan_meier(a, "desurv_risk", cut="median", save=tmp_path / "k.png")
+    assert all(_is_png(tmp_path / f) for f in ("l.png", "h.png", "k.png"))

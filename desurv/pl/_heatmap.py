@@ -63,7 +63,8 @@ def heatmap(
     time_key, event_key : str, optional
         Survival columns of ``obs``; default: those recorded by the fit.
     standard_scale : bool, default True
-        Show each gene z-scored across samples (display only; nothing is written).
+        Show each gene z-scored across samples, colours clipped at +/-3 (display only;
+        nothing is written).
     cmap : str, default "RdBu_r"
         Colormap of the heatmap.
     figsize : tuple, default (8, 6)
@@ -122,7 +123,7 @@ def heatmap(
         axb.set_yticklabels([label], fontsize=8)
         axb.tick_params(axis="x", bottom=False, labelbottom=False)
     fig.axes[1].set_title(f"Factor {factor}: top {len(genes)} genes", fontsize=10)
-    lim = np.nanmax(np.abs(M)) if standard_scale and M.size else None
+    lim = min(3.0, float(np.nanmax(np.abs(M)))) if standard_scale and M.size else None
     im = ax_heat.imshow(
         M, aspect="auto", cmap=cmap, interpolation="nearest",
         vmin=-lim if lim else None, vmax=lim if lim else None,
