@@ -1,4 +1,10 @@
-from desurv.tl._consensus import consensus_cluster
-from desurv.tl._survival import survival
+"""Tools on AnnData (samples x genes): fit DeSurv, take top genes, score new cohorts, annotate."""
 
-__all__ = ["consensus_cluster", "survival"]
+from desurv.tl._annotate import annotate_programs
+from desurv.tl._consensus import consensus_cluster
+from desurv.tl._fit import fit
+from desurv.tl._score import score
+from desurv.tl._survival import survival
+from desurv.tl._top_genes import top_genes
+
+__all__ = ["annotate_programs", "consensus_cluster", "fit", "score", "survival", "top_genes"]

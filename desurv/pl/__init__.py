@@ -1,0 +1,14 @@
+"""Plots of a DeSurv analysis on AnnData (matplotlib only).
+
+Each function returns the matplotlib object it drew (an Axes or, for multi-panel plots, the
+Figure), and takes ``show=`` and ``save=`` like scanpy: ``save`` is a file path (``.png`` is
+added when it has no suffix) or ``True`` for ``desurv_<plot>.png`` in the working directory;
+``show=None`` shows only under an interactive matplotlib session.
+"""
+
+from desurv.pl._cindex import cindex_by_k
+from desurv.pl._heatmap import heatmap
+from desurv.pl._loss import loss_trace
+from desurv.pl._survival import forest, kaplan_meier
+
+__all__ = ["cindex_by_k", "forest", "heatmap", "kaplan_meier", "loss_trace"]

@@ -1,0 +1,195 @@
+"""``desurv.tl.fit``: fit :class:`desurv.DeSurv` on an AnnData and store the results."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from desurv._anndata import (
+    check_adata,
+    check_finite,
+    check_nonnegative,
+    get_matrix,
+    get_survival,
+    h5ad_safe,
+    layer_name,
+    package_version,
+    pp_steps,
+)
+
+logger = logging.getLogger("desurv")
+
+_PP_RECORDS = ("log1p", "quantile_normalize", "rank_transform")
+
+
+def preprocessing_record(adata: AnnData) -> dict[str, Any]:
+    """Snapshot of the preprocessing recorded on ``adata`` (steps in order + their records)."""
+    rec: dict[str, Any] = {"steps": np.asarray(pp_steps(adata), dtype=object)}
+    for name in _PP_RECORDS:
+        if name in adata.uns:
+            rec[name] = h5ad_safe(dict(adata.uns[name]))
+    return rec
+
+
+def _genes_mask(adata: AnnData, genes: str | Sequence[str] | np.ndarray | None) -> np.ndarray:
+    if genes is None:
+        return np.ones(adata.n_vars, dtype=bool)
+    if isinstance(genes, str):
+        if genes not in adata.var.columns:
+            raise KeyError(
+                f"genes={genes!r} is not a column of adata.var (columns: "
+                f"{list(adata.var.columns)}); pass a boolean var column such as the one "
+                "desurv.pp.filter_genes(subset=False) writes, or a list of gene names"
+            )
+        mask = np.asarray(adata.var[genes])
+        if mask.dtype != bool:
+            raise TypeError(f"adata.var[{genes!r}] must be boolean, got {mask.dtype}")
+        return mask
+    arr = np.asarray(genes)
+    if arr.dtype == bool:
+        if arr.shape != (adata.n_vars,):
+            raise ValueError(f"boolean genes mask has shape {arr.shape}, need ({adata.n_vars},)")
+        return arr
+    names = pd.Index(arr.astype(str))
+    missing = names.difference(adata.var_names)
+    if len(missing):
+        raise KeyError(f"{len(missing)} genes are not in adata.var_names, e.g. {list(missing[:5])}")
+    return np.asarray(adata.var_names.isin(names))
+
+
+def fit(
+    adata: AnnData,
+    time_key: str = "time",
+    event_key: str = "event",
+    n_components: int = 3,
+    *,
+    layer: str | None = None,
+    genes: str | Sequence[str] | np.ndarray | None = None,
+    key_added: str = "desurv",
+    copy: bool = False,
+    **estimator_params: Any,
+) -> AnnData | None:
+    """Fit DeSurv (NMF X ~ W H whose factor scores drive a penalised Cox model) on a cohort.
+
+    Wraps :class:`desurv.DeSurv`: the samples x genes matrix of ``adata`` is passed as X
+    (the estimator's own orientation; the paper's X is its transpose, genes x samples),
+    with survival from ``adata.obs``.
+
+    Parameters
+    ----------
+    adata : AnnData
+        Samples x genes, nonnegative, no missing values (e.g. after
+        :func:`desurv.pp.log1p` and :func:`desurv.pp.filter_genes`).
+    time_key : str, default "time"
+        Column of ``adata.obs`` with the follow-up time (numeric, >= 0).
+    event_key : str, default "event"
+        Column of ``adata.obs`` with the event indicator (1 = event, 0 = censored).
+    n_components : int, default 3
+        Number of factors k.
+    layer : str, optional
+        Fit on ``adata.layers[layer]`` instead of ``adata.X``.
+    genes : str, list of str or bool array, optional
+        Fit on a subset of genes: a boolean column of ``adata.var`` (e.g. ``"desurv_filter"``
+        from ``pp.filter_genes(subset=False)``), gene names, or a mask. Default: all genes.
+    key_added : str, default "desurv"
+        Prefix of every key written.
+    copy : bool, default False
+        Work on and return a copy.
+    **estimator_params
+        Further hyperparameters of :class:`desurv.DeSurv`: ``alpha`` (survival weight),
+        ``lambda_`` (Cox penalty), ``l1_ratio`` (xi), ``lambda_w`` (gamma), ``lambda_h`` (nu),
+        ``ties``, ``tol``, ``max_iter``, ``n_init``, ``random_state``, ``n_jobs``, ...
+
+    Returns
+    -------
+    AnnData or None
+        The copy when ``copy=True``, else ``None``. Writes (k = ``n_components``):
+
+        - ``adata.varm[f"{key_added}_W"]``: W, genes x k; rows of genes not used in the fit
+          are 0;
+        - ``adata.var[f"{key_added}_used"]``: bool, gene used in the fit;
+        - ``adata.obsm[f"{key_added}_H"]``: H transposed, samples x k;
+        - ``adata.obsm[f"X_{key_added}"]``: factor scores Z^T = X W, samples x k;
+        - ``adata.obs[f"{key_added}_risk"]``: risk X W beta (higher = worse);
+        - ``adata.uns[key_added]``: the fit record, only h5ad-writable types:
+          ``'params'`` (estimator parameters; those equal to None are omitted and listed in
+          ``params['_none']``), ``'beta'`` (k,), ``'loss_history'`` (dict of per-iteration
+          arrays ``loss, nmf, cox, penalty_beta, penalty_w, penalty_h``), ``'n_iter'``,
+          ``'converged'``, ``'train_cindex'``, ``'seeds'``, ``'variant'``, ``'genes'``
+          (genes used, in W's row order), ``'n_components'``, ``'time_key'``,
+          ``'event_key'``, ``'layer'``, ``'preprocessing'`` (the ``uns['desurv_pp']`` step
+          list and the ``log1p`` / ``quantile_normalize`` / ``rank_transform`` records, used
+          by :func:`desurv.tl.score`), ``'version'`` (desurv's).
+
+    Raises
+    ------
+    KeyError
+        Missing survival columns (the message lists the columns of ``obs``), a missing layer
+        or genes.
+    ValueError
+        Non-numeric, missing or negative survival values (naming the samples), negative or
+        missing expression values.
+    """
+    check_adata(adata)
+    time, event = get_survival(adata, time_key, event_key)
+    mask = _genes_mask(adata, genes)
+    if not mask.any():
+        raise ValueError("no gene selected for the fit")
+    X = get_matrix(adata, layer)[:, mask]
+    where = f"{layer_name(layer)} (tl.fit input)"
+    check_finite(X, adata, where)
+    check_nonnegative(X, where)
+    used = adata.var_names[mask]
+    from desurv.estimator import DeSurv
+
+    if copy:
+        adata = adata.copy()
+    model = DeSurv(n_components=n_components, **estimator_params)
+    Xdf = pd.DataFrame(X, index=adata.obs_names.astype(str), columns=used.astype(str))
+    model.fit(Xdf, time, event)
+
+    k = model.W_.shape[1]
+    W = np.zeros((adata.n_vars, k), dtype=np.float64)
+    W[mask] = np.asarray(model.W_, dtype=np.float64)
+    adata.varm[f"{key_added}_W"] = W
+    adata.var[f"{key_added}_used"] = mask
+    adata.obsm[f"{key_added}_H"] = np.asarray(model.H_, dtype=np.float64).T
+    adata.obsm[f"X_{key_added}"] = np.asarray(model.transform(Xdf), dtype=np.float64)
+    adata.obs[f"{key_added}_risk"] = np.asarray(model.predict(Xdf), dtype=np.float64)
+    record = {
+        "params": h5ad_safe(model.get_params()),
+        "beta": np.asarray(model.coef_, dtype=np.float64),
+        "loss_history": h5ad_safe(pd.DataFrame(model.loss_history_)),
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        "train_cindex": float(model.train_cindex_),
+        "seeds": seeds_array(model.seeds_),
+        "variant": str(model.get_params().get("variant", "default")),
+        "genes": np.asarray(used, dtype=object),
+        "n_components": int(k),
+        "time_key": str(time_key),
+        "event_key": str(event_key),
+        "layer": layer_name(layer),
+        "preprocessing": preprocessing_record(adata),
+        "version": package_version(),
+    }
+    adata.uns[key_added] = record
+    logger.info(
+        "tl.fit: k=%d on %d samples x %d genes, train C-index %.3f, %d iterations",
+        k, adata.n_obs, int(mask.sum()), record["train_cindex"], record["n_iter"],
+    )
+    return adata if copy else None
+
+
+def seeds_array(seeds: Any) -> np.ndarray:
+    """Seeds as an int64 array, or as strings when they do not fit in 64 bits."""
+    flat = list(np.asarray(seeds, dtype=object).ravel()) if seeds is not None else []
+    try:
+        return np.asarray([int(s) for s in flat], dtype=np.int64)
+    except (OverflowError, TypeError, ValueError):
+        return np.asarray([str(s) for s in flat], dtype=object)
