@@ -14,9 +14,10 @@ gamma and ``lambda_h`` nu. With a sample mask (cross-validation folds), n counts
 samples and every sum runs over them only.
 
 One iteration updates H (multiplicative, exact majorise-minimise step, eq. 11), then W
-(multiplicative step of eq. 10 with the Cox gradient in the numerator, damped by halving a step
-fraction until the full loss does not increase), then beta (proximal Newton with cyclic
-coordinate descent on the exact beta part of L, with a line search), so L never increases.
+(multiplicative step of eq. 10 with the Cox gradient split by sign between numerator and
+denominator, damped by halving a step fraction until the full loss does not increase), then
+beta (proximal Newton with cyclic coordinate descent on the exact beta part of L, with a
+line search), so L never increases.
 Entries of W and H are kept at or above ``EPS`` so that no entry is frozen at zero.
 
 Layout for BLAS efficiency: W is stored as (p, B, k) so that all members form one p x (B k)
@@ -199,9 +200,12 @@ def w_step(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Damped multiplicative W update (eq. 10) with backtracking on the full loss.
 
-    The full step is W * R with R = num / den,
-    num = (1-a)/(np) X H^T + a (2/n) X r beta^T (r = dl/deta), den = (1-a)/(np) W H H^T
-    + gamma/(pk) W. A step fraction theta gives W(theta) = max(W * ((1-theta) + theta R), EPS);
+    The full step is W * R with R = num / den, C = a (2/n) X r beta^T (r = dl/deta, so -C is
+    the Cox part of dL/dW), num = (1-a)/(np) X H^T + max(C, 0), den = (1-a)/(np) W H H^T
+    + gamma/(pk) W + max(-C, 0). Splitting C by sign keeps R >= 0 (adding all of C to the
+    numerator, as eq. 10 is written, gives negative ratios that clipping turns into zeros);
+    the fixed points are the same and -W/den * dL/dW stays a descent direction. A step
+    fraction theta gives W(theta) = max(W * ((1-theta) + theta R), EPS);
     theta starts at ``theta0`` (per member; default 1, the full step of eq. 10) and halves until
     L(W(theta)) <= L(W) (at most ``max_backtrack`` times; if none is accepted W is kept).
     With alpha = 0 (or beta = 0) the full step is the Lee-Seung
