@@ -248,7 +248,8 @@ class DeSurv(BaseEstimator):
             ties=self.ties,
         )
         if self.variant == "r-desurv":
-            self._fit_r_variant(Xc, t, e, starts, k, seq)
+            with threadpool_limits(limits=1, user_api="blas"):
+                self._fit_r_variant(Xc, t, e, starts, k, seq)
         else:
             self._fit_default(Xc, surv, starts, hp, t, e, seq)
 
