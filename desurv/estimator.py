@@ -17,7 +17,6 @@ from desurv._core.solver import (
     FitResult,
     Hyper,
     fit_batch,
-    harrell_c,
     solve_beta,
     uniform_start,
 )
@@ -28,6 +27,7 @@ from desurv._validation import (
     check_survival,
 )
 from desurv.exceptions import ConvergenceWarning, DataWarning, DivergenceError
+from desurv.metrics import concordance_index
 
 __all__ = ["DeSurv"]
 
@@ -264,8 +264,6 @@ class DeSurv(BaseEstimator):
             del self.feature_names_in_
         self.sample_names_ = samples
         risk = arr @ self.W_ @ self.coef_
-        from desurv.metrics import concordance_index
-
         self.train_cindex_ = float(concordance_index(t, e, risk))
         if not self.converged_:
             last = self.loss_history_["loss"].to_numpy()
@@ -397,7 +395,7 @@ class DeSurv(BaseEstimator):
                 mask = np.ones((count, Xc.shape[1]))
                 beta, _ = solve_beta(z, pre.beta, surv, mask, hp)
                 scores = np.array(
-                    [harrell_c(t, e, Xc.T @ pre.W[m] @ beta[m]) for m in range(count)]
+                    [concordance_index(t, e, Xc.T @ pre.W[m] @ beta[m]) for m in range(count)]
                 )
                 best = int(np.nanargmax(scores))
             self.init_scores_ = scores
@@ -526,8 +524,6 @@ class DeSurv(BaseEstimator):
 
     def score(self, X: Any, time: Any, event: Any) -> float:
         """Harrell's C-index of :meth:`predict` on (X, time, event) (R's conventions)."""
-        from desurv.metrics import concordance_index
-
         arr = self._align(X)
         samples = X.index.astype(str).to_numpy() if isinstance(X, pd.DataFrame) else None
         t, e = check_survival(time, event, arr.shape[0], samples)

@@ -26,7 +26,6 @@ matrix; H as (B, k, n). Samples are in time-sorted order inside the loop.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -595,24 +594,3 @@ def uniform_start(
     W = rng.uniform(0.0, top, size=(batch, p, k))
     H = rng.uniform(0.0, top, size=(batch, k, n))
     return W, H, np.zeros((batch, k))
-
-
-def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
-    """Harrell's C (higher risk = shorter survival), for start selection inside the core.
-
-    A pair (i, j) is comparable when t_i < t_j and i had an event, or t_i == t_j with i an event
-    and j censored; risk ties count 1/2. O(n^2) memory-light loop over events.
-    """
-    time = np.asarray(time, float)
-    event = np.asarray(event, bool)
-    risk = np.asarray(risk, float)
-    num = 0.0
-    den = 0.0
-    for i in np.flatnonzero(event):
-        comp = (time > time[i]) | ((time == time[i]) & ~event)
-        if not comp.any():
-            continue
-        r = risk[comp]
-        num += np.sum(risk[i] > r) + 0.5 * np.sum(risk[i] == r)
-        den += comp.sum()
-    return math.nan if den == 0 else num / den
