@@ -22,11 +22,11 @@ demo: setup
 	$(VPY) -m desurv demo --seed 0
 
 test: setup-r
-	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks vignettes
+	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks docs
 	$(VPY) -m pytest -q -p no:cacheprovider
 
 lint: setup
-	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks vignettes
+	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks docs
 
 bench: setup
 	$(VPY) benchmarks/bench_fit.py
