@@ -32,7 +32,7 @@ import numpy as np
 
 from desurv._core.cox import SurvivalData, cox_beta_derivatives, cox_gradient, cox_loglik
 
-__all__ = ["Hyper", "BatchState", "FitResult", "fit_batch", "solve_beta", "loss_parts", "EPS"]
+__all__ = ["Hyper", "FitResult", "fit_batch", "solve_beta", "loss_parts", "EPS"]
 
 EPS = 1e-12
 LOSS_PARTS = ("loss", "nmf", "cox", "penalty_beta", "penalty_w", "penalty_h")
@@ -55,22 +55,6 @@ class Hyper:
             f"alpha={self.alpha}, lambda_={self.lambda_}, l1_ratio={self.l1_ratio}, "
             f"lambda_w={self.lambda_w}, lambda_h={self.lambda_h}, ties={self.ties!r}"
         )
-
-
-@dataclass
-class BatchState:
-    """Current iterate of a batch, internal layout, samples in sorted order."""
-
-    W: np.ndarray  # (p, B, k)
-    H: np.ndarray  # (B, k, n)
-    beta: np.ndarray  # (B, k)
-
-    @property
-    def batch(self) -> int:
-        return self.H.shape[0]
-
-    def take(self, idx: np.ndarray) -> BatchState:
-        return BatchState(self.W[:, idx].copy(), self.H[idx].copy(), self.beta[idx].copy())
 
 
 @dataclass
@@ -452,7 +436,7 @@ def solve_beta(
         still = moved & ~done & ~last
         active = active[still]
         if active.size:
-            ll_a, g, hl = cox_beta_derivatives(z[active], b[active], surv, mask[active], hp.ties)
+            _, g, hl = cox_beta_derivatives(z[active], b[active], surv, mask[active], hp.ties)
     return b, f
 
 
