@@ -249,7 +249,7 @@ class DeSurv(BaseEstimator):
         )
         if self.variant == "r-desurv":
             with threadpool_limits(limits=1, user_api="blas"):
-                self._fit_r_variant(Xc, t, e, starts, k, seq)
+                self._fit_r_variant(Xc, t, e, starts, k, seq, hp)
         else:
             self._fit_default(Xc, surv, starts, hp, t, e, seq)
 
@@ -433,16 +433,16 @@ class DeSurv(BaseEstimator):
         self.n_iter_ = int(len(hist["loss"]))
         self.converged_ = bool(res.converged[best])
 
-    def _fit_r_variant(self, Xc, t, e, starts, k, seq):
+    def _fit_r_variant(self, Xc, t, e, starts, k, seq, hp):
         """variant="r-desurv": the R package's algorithm (desurv._core.rdesurv)."""
         from desurv._core.rdesurv import fit_rdesurv, fit_rdesurv_multistart
 
         kw = dict(
-            alpha=float(self.alpha),
-            lambda_=float(self.lambda_),
-            l1_ratio=float(self.l1_ratio),
-            lambda_w=float(self.lambda_w),
-            lambda_h=float(self.lambda_h),
+            alpha=hp.alpha,
+            lambda_=hp.lambda_,
+            l1_ratio=hp.l1_ratio,
+            lambda_w=hp.lambda_w,
+            lambda_h=hp.lambda_h,
             max_iter=int(self.max_iter),
             tol=float(self.tol),
         )

@@ -178,7 +178,6 @@ def w_step(
     beta: np.ndarray,
     zt: np.ndarray,
     hp: Hyper,
-    loss0: np.ndarray | None,
     theta0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Damped multiplicative W update (eq. 10) with backtracking on the full loss.
@@ -222,8 +221,7 @@ def w_step(
     if not use_cox:
         return np.maximum(W * R, EPS), np.ones(B), xht, hht
 
-    if loss0 is None:
-        loss0 = loss_parts(prob, W, H, beta, hp, xht=xht, hht=hht, eta=eta)["loss"]
+    loss0 = loss_parts(prob, W, H, beta, hp, xht=xht, hht=hht, eta=eta)["loss"]
     new_W = W.copy()
     accepted = np.zeros(B)
     pending = np.arange(B)
@@ -528,7 +526,7 @@ def fit_batch(
         sub = prob.sub(active) if active.size < B else prob
         Wa, Ha, ba, zta = W[:, active], H[active], beta[active], zt[active]
         Ha = h_step(sub, Wa, Ha, zta, hp)
-        Wa, th, xht, hht = w_step(sub, Wa, Ha, ba, zta, hp, None, step[active])
+        Wa, th, xht, hht = w_step(sub, Wa, Ha, ba, zta, hp, step[active])
         # next W step starts from twice the accepted fraction (at most the full step)
         step[active] = np.where(th > 0, np.minimum(1.0, 2.0 * th), step[active] * 0.5**4)
         zta = _wtx(sub, Wa)
