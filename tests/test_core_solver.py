@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import minimize
 
 from desurv._core.cox import SurvivalData, cox_beta_derivatives
-from desurv._core.solver import Hyper, fit_batch, solve_beta, uniform_start
+from desurv._core.solver import Hyper, _Problem, fit_batch, loss_parts, solve_beta, uniform_start
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "r_desurv"
 
@@ -158,6 +158,39 @@ def test_loss_never_increases_on_random_data(settings, seed):
     )
     for h in res.history:
         assert _max_relative_increase(h["loss"]) <= MONO_TOL
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_recorded_loss_equals_loss_recomputed_from_scratch(ref, settings):
+    """The history is assembled from products the steps compute anyway (Gram products, the
+    beta step's objective); it must equal the loss recomputed from W, H, beta alone."""
+    X, y, d, W0, H0, _ = ref
+    sv = SurvivalData.from_arrays(y, d)
+    hp = Hyper(**settings)
+    for iters in (1, 7, 60):
+        res = fit_batch(
+            X,
+            sv,
+            W0[None],
+            H0[None],
+            np.zeros((1, 3)),
+            hp,
+            tol=0.0,
+            max_iter=iters,
+            warmup=3,
+            refit_beta=False,
+        )
+        prob = _Problem(X, sv, np.ones((1, X.shape[1])))
+        W = np.ascontiguousarray(res.W.transpose(1, 0, 2))
+        parts = loss_parts(prob, W, res.H[:, :, sv.order], res.beta, hp)
+        for key in parts:
+            np.testing.assert_allclose(
+                res.history[0][key][-1],
+                parts[key][0],
+                rtol=1e-10,
+                atol=1e-15,
+                err_msg=f"{key} after {iters} iterations",
+            )
 
 
 def test_batch_equals_single_fits():

@@ -114,14 +114,13 @@ def test_divergence_error_names_hyperparameters(monkeypatch):
     import desurv._core.solver as solver
 
     X, t, e = make_data()
-    real = solver.loss_parts
+    real = solver.solve_beta
 
     def broken(*args, **kwargs):
-        out = real(*args, **kwargs)
-        out["loss"] = out["loss"] * np.nan
-        return out
+        beta, f = real(*args, **kwargs)
+        return beta, f * np.nan  # the beta part of the loss turns non-finite
 
-    monkeypatch.setattr(solver, "loss_parts", broken)
+    monkeypatch.setattr(solver, "solve_beta", broken)
     with pytest.raises(DivergenceError, match=r"n_components=2.*alpha=0\.2.*lambda_=0\.1"):
         DeSurv(2, alpha=0.2, lambda_=0.1, random_state=0, **FAST).fit(X, t, e)
 

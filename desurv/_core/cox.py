@@ -30,6 +30,7 @@ __all__ = [
     "cox_loglik",
     "cox_gradient",
     "cox_beta_derivatives",
+    "CoxBeta",
 ]
 
 TIES = ("efron", "breslow")
@@ -171,7 +172,7 @@ def _loglik_and_parts(eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, tie
     return loglik, x, dm, d, log_s0, a, b
 
 
-def cox_loglik(
+def _robust_loglik(
     eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str = "efron"
 ) -> np.ndarray:
     """Log partial likelihood of each batch member.
@@ -196,7 +197,7 @@ def cox_loglik(
     return _loglik_and_parts(eta, surv, mask, ties)[0]
 
 
-def cox_gradient(
+def _robust_gradient(
     eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str = "efron"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log partial likelihood and its gradient with respect to eta, in O(n log n).
@@ -224,7 +225,7 @@ def cox_gradient(
     return loglik, dm - risk_term + tie_term
 
 
-def cox_beta_derivatives(
+def _robust_beta_derivatives(
     z: np.ndarray,
     beta: np.ndarray,
     surv: SurvivalData,
@@ -250,7 +251,7 @@ def cox_beta_derivatives(
         a group whose risk set underflows under that shift is recomputed with its own shift.
     """
     eta = np.einsum("bnk,bk->bn", z, beta)
-    loglik, grad_eta = cox_gradient(eta, surv, mask, ties)
+    loglik, grad_eta = _robust_gradient(eta, surv, mask, ties)
     grad = np.einsum("bnk,bn->bk", z, grad_eta)
     ew, _ = _shifted_exp(eta, mask)
     dm = mask * surv.event
@@ -306,3 +307,262 @@ def cox_beta_derivatives(
         hess -= np.einsum("bg,bgij->bij", w, s2m)
         hess += np.einsum("bg,bgi,bgj->bij", active.astype(float), s1m, s1m)
     return loglik, grad, hess
+
+
+# --------------------------------------------------------------------------------------------
+# Fast paths. Risk-set sums of exp(eta - shift) with one shift per member (the largest eta of
+# the member) are plain reverse cumulative sums: a handful of numpy calls instead of the
+# log-space accumulation above. They are exact unless a risk set that holds an event
+# underflows under that shift (its eta all ~575 units below the member's largest), or eta is
+# not finite; then the log-space versions above are used instead.
+# --------------------------------------------------------------------------------------------
+
+_UNDERFLOW = 1e-250
+
+
+def _check_ties(ties: str) -> None:
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+
+
+def _events(surv: SurvivalData, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Event indicators of each member (B, n), events per tie group (B, G), whether any
+    two samples share a time."""
+    dm = mask * surv.event
+    tied = surv.group_start.size < surv.n
+    return dm, (_group_sums(dm, surv) if tied else dm), tied
+
+
+def _shifted(eta: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """exp(eta - shift) (0 for masked-out samples) and the shift per member; None when a
+    member has no sample or a non-finite eta."""
+    x = np.where(mask > 0, eta, -np.inf)
+    shift = x.max(axis=1)
+    if not np.isfinite(shift).all():  # no sample, +inf or nan
+        return None
+    return np.exp(x - shift[:, None]), shift
+
+
+def _reverse_cumsum(values: np.ndarray, surv: SurvivalData, tied: bool) -> np.ndarray:
+    out = np.cumsum(values[:, ::-1], axis=1)[:, ::-1]
+    return out[:, surv.group_start] if tied else out
+
+
+def _fast_loglik(
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str
+) -> np.ndarray | None:
+    dm, d, tied = _events(surv, mask)
+    sh = _shifted(eta, mask)
+    if sh is None:
+        return None
+    e, shift = sh
+    s0 = _reverse_cumsum(e, surv, tied)
+    has = d > 0
+    if np.any(has & (s0 < _UNDERFLOW)):
+        return None
+    base = (dm * np.where(mask > 0, eta, 0.0)).sum(axis=1) - shift * d.sum(axis=1)
+    if ties == "breslow" or surv.max_tied_events <= 1:
+        return base - (d * np.log(np.where(has, s0, 1.0))).sum(axis=1)
+    s0d = _group_sums(e * dm, surv)
+    dsafe = np.where(has, d, 1.0)
+    for m in range(surv.max_tied_events):
+        act = d > m
+        base -= np.where(act, np.log(np.where(act, s0 - (m / dsafe) * s0d, 1.0)), 0.0).sum(1)
+    return base
+
+
+def cox_loglik(
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str = "efron"
+) -> np.ndarray:
+    """Log partial likelihood of each batch member.
+
+    Parameters
+    ----------
+    eta : ndarray, shape (B, n)
+        Linear predictors, sorted order.
+    surv : SurvivalData
+    mask : ndarray, shape (B, n)
+        1 for samples in the member's problem, 0 otherwise.
+    ties : {"efron", "breslow"}
+
+    Returns
+    -------
+    ndarray, shape (B,)
+
+    Notes
+    -----
+    Risk-set sums are reverse cumulative sums of exp(eta - max eta); where one of them would
+    underflow (eta spanning more than ~575 units) they are accumulated in log space
+    (``logaddexp``) instead, so any range of eta is safe.
+    """
+    _check_ties(ties)
+    out = _fast_loglik(eta, surv, mask, ties)
+    return _robust_loglik(eta, surv, mask, ties) if out is None else out
+
+
+def cox_gradient(
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str = "efron"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log partial likelihood and its gradient with respect to eta, in O(n log n).
+
+    d l / d eta_i = delta_i - exp(eta_i) sum_{g: t_g <= t_i} A_g + delta_i exp(eta_i) B_{g(i)},
+    with A_g = sum_m 1/(S0_g - m/d_g S0D_g) and B_g = sum_m (m/d_g)/(S0_g - m/d_g S0D_g)
+    (Breslow: A_g = d_g / S0_g, B_g = 0). Extreme ranges of eta fall back to log space, as in
+    :func:`cox_loglik`.
+
+    Returns
+    -------
+    loglik : ndarray, shape (B,)
+    grad : ndarray, shape (B, n)
+        d loglik / d eta, sorted order; zero for masked-out samples.
+    """
+    _check_ties(ties)
+    dm, d, tied = _events(surv, mask)
+    sh = _shifted(eta, mask)
+    if sh is not None:
+        e, shift = sh
+        s0 = _reverse_cumsum(e, surv, tied)
+        has = d > 0
+        if not np.any(has & (s0 < _UNDERFLOW)):
+            s0s = np.where(has, s0, 1.0)
+            base = (dm * np.where(mask > 0, eta, 0.0)).sum(axis=1) - shift * d.sum(axis=1)
+            if ties == "breslow" or surv.max_tied_events <= 1:
+                a = d / s0s
+                loglik = base - (d * np.log(s0s)).sum(axis=1)
+                tie = 0.0
+            else:
+                s0d = _group_sums(e * dm, surv)
+                dsafe = np.where(has, d, 1.0)
+                a = np.zeros_like(d)
+                b = np.zeros_like(d)
+                for m in range(surv.max_tied_events):
+                    act = d > m
+                    frac = m / dsafe
+                    den = np.where(act, s0 - frac * s0d, 1.0)
+                    base -= np.where(act, np.log(den), 0.0).sum(axis=1)
+                    a += np.where(act, 1.0 / den, 0.0)
+                    b += np.where(act, frac / den, 0.0)
+                loglik = base
+                tie = dm * e * b[:, surv.group]
+            cum_a = np.cumsum(a, axis=1)
+            if tied:
+                cum_a = cum_a[:, surv.group]
+            return loglik, dm - e * cum_a + tie
+    return _robust_gradient(eta, surv, mask, ties)
+
+
+class CoxBeta:
+    """The Cox log partial likelihood of eta = z beta as a function of beta, z fixed.
+
+    Built once per beta step: the products [1, z_i, z_i z_i^T] of every sample are stacked
+    so that the risk-set moments S0, S1, S2 of any beta take one reverse cumulative sum.
+
+    Parameters
+    ----------
+    z : ndarray, shape (B, n, k)
+        Scores per member, sorted order.
+    surv : SurvivalData
+    mask : ndarray, shape (B, n)
+    ties : {"efron", "breslow"}
+    """
+
+    def __init__(self, z: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str) -> None:
+        _check_ties(ties)
+        B, n, k = z.shape
+        self.z, self.surv, self.mask, self.ties = z, surv, mask, ties
+        self.k = k
+        self.dm, self.d, self.tied = _events(surv, mask)
+        self.has = self.d > 0
+        self.efron = ties == "efron" and surv.max_tied_events > 1
+        zz = (z[:, :, :, None] * z[:, :, None, :]).reshape(B, n, k * k)
+        self.Y = np.concatenate([np.ones((B, n, 1)), z, zz], axis=2)
+        self.dz = np.matmul(self.dm[:, None, :], z)[:, 0]  # sum of event scores (B, k)
+        self.n_events = self.d.sum(axis=1)
+
+    def take(self, idx: np.ndarray) -> CoxBeta:
+        """The members ``idx`` only."""
+        new = object.__new__(CoxBeta)
+        new.__dict__.update(self.__dict__)
+        for name in ("z", "mask", "dm", "d", "has", "Y", "dz", "n_events"):
+            setattr(new, name, getattr(self, name)[idx])
+        return new
+
+    def eta(self, beta: np.ndarray) -> np.ndarray:
+        return np.matmul(self.z, beta[:, :, None])[:, :, 0]
+
+    def loglik(self, beta: np.ndarray) -> np.ndarray:
+        """Log partial likelihood at beta (B, k) -> (B,)."""
+        return cox_loglik(self.eta(beta), self.surv, self.mask, self.ties)
+
+    def derivatives(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log-likelihood (B,), gradient (B, k) and Hessian (B, k, k) in beta."""
+        eta = self.eta(beta)
+        sh = _shifted(eta, self.mask)
+        if sh is None:
+            return _robust_beta_derivatives(self.z, beta, self.surv, self.mask, self.ties)
+        e, shift = sh
+        k, d, has = self.k, self.d, self.has
+        C = _reverse_cumsum(e[:, :, None] * self.Y, self.surv, self.tied)
+        s0 = C[:, :, 0]
+        if np.any(has & (s0 < _UNDERFLOW)):
+            return _robust_beta_derivatives(self.z, beta, self.surv, self.mask, self.ties)
+        s1, s2 = C[:, :, 1 : 1 + k], C[:, :, 1 + k :]
+        B, G = d.shape
+        ll = (self.dm * eta).sum(axis=1) - shift * self.n_events
+        if not self.efron:
+            s0s = np.where(has, s0, 1.0)
+            w = d / s0s
+            ll -= (d * np.log(s0s)).sum(axis=1)
+            mean = s1 / s0s[:, :, None]
+            grad = self.dz - np.matmul(w[:, None, :], s1)[:, 0]
+            hess = np.matmul((d[:, :, None] * mean).transpose(0, 2, 1), mean)
+            hess -= np.matmul(w[:, None, :], s2)[:, 0].reshape(B, k, k)
+            return ll, grad, hess
+        gd = _group_sums((e * self.dm)[:, :, None] * self.Y, self.surv)
+        s0d, s1d, s2d = gd[:, :, 0], gd[:, :, 1 : 1 + k], gd[:, :, 1 + k :]
+        dsafe = np.where(has, d, 1.0)
+        grad = self.dz.copy()
+        hess = np.zeros((B, k, k))
+        for m in range(self.surv.max_tied_events):
+            act = d > m
+            frac = m / dsafe
+            den = np.where(act, s0 - frac * s0d, 1.0)
+            w = np.where(act, 1.0 / den, 0.0)
+            ll -= np.where(act, np.log(den), 0.0).sum(axis=1)
+            s1m = (s1 - frac[:, :, None] * s1d) * w[:, :, None]
+            grad -= s1m.sum(axis=1)
+            s2m = np.matmul(w[:, None, :], s2 - frac[:, :, None] * s2d)[:, 0]
+            hess += np.matmul(s1m.transpose(0, 2, 1), s1m) - s2m.reshape(B, k, k)
+        return ll, grad, hess
+
+
+def cox_beta_derivatives(
+    z: np.ndarray,
+    beta: np.ndarray,
+    surv: SurvivalData,
+    mask: np.ndarray,
+    ties: str = "efron",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log partial likelihood of eta = z beta with its gradient and Hessian in beta.
+
+    Parameters
+    ----------
+    z : ndarray, shape (B, n, k)
+        Covariates (factor scores) per member, sorted order.
+    beta : ndarray, shape (B, k)
+    surv, mask, ties : as in :func:`cox_loglik`.
+
+    Returns
+    -------
+    loglik : (B,)
+    grad : (B, k)
+        d l / d beta = z^T (d l / d eta).
+    hess : (B, k, k)
+        d^2 l / d beta^2 (negative semi-definite). Extreme ranges of eta fall back to risk-set
+        moments recomputed per group with their own shift.
+
+    See Also
+    --------
+    CoxBeta : the same for many beta on the same z (what the beta step uses).
+    """
+    return CoxBeta(z, surv, mask, ties).derivatives(beta)
