@@ -325,22 +325,47 @@ def _check_ties(ties: str) -> None:
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
 
 
-def _events(surv: SurvivalData, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Event indicators of each member (B, n), events per tie group (B, G), whether any
-    two samples share a time."""
+@dataclass(frozen=True)
+class _Events:
+    """What the fast paths need of a member's samples, fixed for a fit: event indicators
+    ``dm`` (B, n), events per tie group ``d`` (B, G) and ``has = d > 0``, the number of
+    events (B,), whether two samples share a time and whether every sample is masked in."""
+
+    dm: np.ndarray
+    d: np.ndarray
+    has: np.ndarray
+    n_events: np.ndarray
+    tied: bool
+    full: bool
+
+    def take(self, idx) -> _Events:
+        return _Events(
+            self.dm[idx], self.d[idx], self.has[idx], self.n_events[idx], self.tied, self.full
+        )
+
+
+def _events(surv: SurvivalData, mask: np.ndarray) -> _Events:
     dm = mask * surv.event
     tied = surv.group_start.size < surv.n
-    return dm, (_group_sums(dm, surv) if tied else dm), tied
+    d = _group_sums(dm, surv) if tied else dm
+    return _Events(dm, d, d > 0, d.sum(axis=1), tied, bool(np.all(mask > 0)))
 
 
-def _shifted(eta: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _shifted(
+    eta: np.ndarray, mask: np.ndarray, ev: _Events
+) -> tuple[np.ndarray, np.ndarray] | None:
     """exp(eta - shift) (0 for masked-out samples) and the shift per member; None when a
     member has no sample or a non-finite eta."""
-    x = np.where(mask > 0, eta, -np.inf)
+    x = eta if ev.full else np.where(mask > 0, eta, -np.inf)
     shift = x.max(axis=1)
     if not np.isfinite(shift).all():  # no sample, +inf or nan
         return None
     return np.exp(x - shift[:, None]), shift
+
+
+def _event_eta_sum(eta: np.ndarray, mask: np.ndarray, ev: _Events) -> np.ndarray:
+    """sum of eta over each member's events (B,)."""
+    return (ev.dm * (eta if ev.full else np.where(mask > 0, eta, 0.0))).sum(axis=1)
 
 
 def _reverse_cumsum(values: np.ndarray, surv: SurvivalData, tied: bool) -> np.ndarray:
@@ -349,26 +374,33 @@ def _reverse_cumsum(values: np.ndarray, surv: SurvivalData, tied: bool) -> np.nd
 
 
 def _fast_loglik(
-    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str, ev: _Events
 ) -> np.ndarray | None:
-    dm, d, tied = _events(surv, mask)
-    sh = _shifted(eta, mask)
+    sh = _shifted(eta, mask, ev)
     if sh is None:
         return None
     e, shift = sh
-    s0 = _reverse_cumsum(e, surv, tied)
-    has = d > 0
+    d, has = ev.d, ev.has
+    s0 = _reverse_cumsum(e, surv, ev.tied)
     if np.any(has & (s0 < _UNDERFLOW)):
         return None
-    base = (dm * np.where(mask > 0, eta, 0.0)).sum(axis=1) - shift * d.sum(axis=1)
+    base = _event_eta_sum(eta, mask, ev) - shift * ev.n_events
     if ties == "breslow" or surv.max_tied_events <= 1:
         return base - (d * np.log(np.where(has, s0, 1.0))).sum(axis=1)
-    s0d = _group_sums(e * dm, surv)
+    s0d = _group_sums(e * ev.dm, surv)
     dsafe = np.where(has, d, 1.0)
     for m in range(surv.max_tied_events):
         act = d > m
         base -= np.where(act, np.log(np.where(act, s0 - (m / dsafe) * s0d, 1.0)), 0.0).sum(1)
     return base
+
+
+def _loglik(
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str, ev: _Events
+) -> np.ndarray:
+    """cox_loglik with the events of the mask precomputed (no argument checks)."""
+    out = _fast_loglik(eta, surv, mask, ties, ev)
+    return _robust_loglik(eta, surv, mask, ties) if out is None else out
 
 
 def cox_loglik(
@@ -396,8 +428,7 @@ def cox_loglik(
     (``logaddexp``) instead, so any range of eta is safe.
     """
     _check_ties(ties)
-    out = _fast_loglik(eta, surv, mask, ties)
-    return _robust_loglik(eta, surv, mask, ties) if out is None else out
+    return _loglik(eta, surv, mask, ties, _events(surv, mask))
 
 
 def cox_gradient(
@@ -417,15 +448,21 @@ def cox_gradient(
         d loglik / d eta, sorted order; zero for masked-out samples.
     """
     _check_ties(ties)
-    dm, d, tied = _events(surv, mask)
-    sh = _shifted(eta, mask)
+    return _gradient(eta, surv, mask, ties, _events(surv, mask))
+
+
+def _gradient(
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str, ev: _Events
+) -> tuple[np.ndarray, np.ndarray]:
+    """cox_gradient with the events of the mask precomputed (no argument checks)."""
+    sh = _shifted(eta, mask, ev)
     if sh is not None:
         e, shift = sh
-        s0 = _reverse_cumsum(e, surv, tied)
-        has = d > 0
+        dm, d, has = ev.dm, ev.d, ev.has
+        s0 = _reverse_cumsum(e, surv, ev.tied)
         if not np.any(has & (s0 < _UNDERFLOW)):
             s0s = np.where(has, s0, 1.0)
-            base = (dm * np.where(mask > 0, eta, 0.0)).sum(axis=1) - shift * d.sum(axis=1)
+            base = _event_eta_sum(eta, mask, ev) - shift * ev.n_events
             if ties == "breslow" or surv.max_tied_events <= 1:
                 a = d / s0s
                 loglik = base - (d * np.log(s0s)).sum(axis=1)
@@ -445,7 +482,7 @@ def cox_gradient(
                 loglik = base
                 tie = dm * e * b[:, surv.group]
             cum_a = np.cumsum(a, axis=1)
-            if tied:
+            if ev.tied:
                 cum_a = cum_a[:, surv.group]
             return loglik, dm - e * cum_a + tie
     return _robust_gradient(eta, surv, mask, ties)
@@ -471,13 +508,13 @@ class CoxBeta:
         B, n, k = z.shape
         self.z, self.surv, self.mask, self.ties = z, surv, mask, ties
         self.k = k
-        self.dm, self.d, self.tied = _events(surv, mask)
-        self.has = self.d > 0
+        self.ev = _events(surv, mask)
+        self.dm, self.d, self.tied, self.has = self.ev.dm, self.ev.d, self.ev.tied, self.ev.has
         self.efron = ties == "efron" and surv.max_tied_events > 1
         zz = (z[:, :, :, None] * z[:, :, None, :]).reshape(B, n, k * k)
         self.Y = np.concatenate([np.ones((B, n, 1)), z, zz], axis=2)
         self.dz = np.matmul(self.dm[:, None, :], z)[:, 0]  # sum of event scores (B, k)
-        self.n_events = self.d.sum(axis=1)
+        self.n_events = self.ev.n_events
 
     def take(self, idx: np.ndarray) -> CoxBeta:
         """The members ``idx`` only."""
@@ -485,6 +522,7 @@ class CoxBeta:
         new.__dict__.update(self.__dict__)
         for name in ("z", "mask", "dm", "d", "has", "Y", "dz", "n_events"):
             setattr(new, name, getattr(self, name)[idx])
+        new.ev = self.ev.take(idx)
         return new
 
     def eta(self, beta: np.ndarray) -> np.ndarray:
@@ -492,12 +530,12 @@ class CoxBeta:
 
     def loglik(self, beta: np.ndarray) -> np.ndarray:
         """Log partial likelihood at beta (B, k) -> (B,)."""
-        return cox_loglik(self.eta(beta), self.surv, self.mask, self.ties)
+        return _loglik(self.eta(beta), self.surv, self.mask, self.ties, self.ev)
 
     def derivatives(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Log-likelihood (B,), gradient (B, k) and Hessian (B, k, k) in beta."""
         eta = self.eta(beta)
-        sh = _shifted(eta, self.mask)
+        sh = _shifted(eta, self.mask, self.ev)
         if sh is None:
             return _robust_beta_derivatives(self.z, beta, self.surv, self.mask, self.ties)
         e, shift = sh

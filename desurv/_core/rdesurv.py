@@ -933,9 +933,7 @@ def fit_rdesurv_multistart(
             f"lambda_w={lambda_w}, lambda_h={lambda_h}; try a larger lambda_ or a smaller "
             "alpha, or scale X down."
         )
-    result = fit_rdesurv(
-        X, t, e, best.W, best.H, best.beta, max_iter=max_iter, tol=tol, **hyper
-    )
+    result = fit_rdesurv(X, t, e, best.W, best.H, best.beta, max_iter=max_iter, tol=tol, **hyper)
     result.best_start = best_idx
     result.init_cindex = float(cvals[best_idx])
     result.start_cindices = cvals
@@ -965,9 +963,7 @@ def nnls_h0(X: np.ndarray, W0: np.ndarray) -> np.ndarray:
     X = _as_matrix(X, "X")
     W0 = _as_matrix(W0, "W0")
     if W0.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"W0 must have as many rows (genes) as X: {W0.shape[0]} != {X.shape[0]}."
-        )
+        raise ValueError(f"W0 must have as many rows (genes) as X: {W0.shape[0]} != {X.shape[0]}.")
     H0 = np.empty((W0.shape[1], X.shape[1]))
     for j in range(X.shape[1]):
         H0[:, j] = nnls(W0, X[:, j])[0]

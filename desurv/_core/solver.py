@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from desurv._core.cox import CoxBeta, SurvivalData, cox_gradient, cox_loglik
+from desurv._core.cox import CoxBeta, SurvivalData, _events, _gradient, _loglik
 
 __all__ = ["Hyper", "FitResult", "fit_batch", "solve_beta", "loss_parts", "EPS"]
 
 EPS = 1e-12
+ZT_REFRESH = 50  # iterations between exact recomputations of W^T X
 LOSS_PARTS = ("loss", "nmf", "cox", "penalty_beta", "penalty_w", "penalty_h")
 
 
@@ -81,6 +82,7 @@ class _Problem:
         self.n_samples = mask.sum(axis=1)  # (B,)
         sq = (self.X**2).sum(axis=0)  # (n,)
         self.x_norm2 = mask @ sq  # (B,)
+        self.ev = _events(surv, mask)
 
     def sub(self, idx: np.ndarray) -> _Problem:
         new = object.__new__(_Problem)
@@ -88,6 +90,7 @@ class _Problem:
         new.mask = self.mask[idx]
         new.n_samples = self.n_samples[idx]
         new.x_norm2 = self.x_norm2[idx]
+        new.ev = self.ev.take(idx)
         return new
 
 
@@ -160,7 +163,9 @@ def loss_parts(
     a = hp.alpha
     if a > 0:
         eta = np.einsum("bkn,bk->bn", _wtx(prob, W), beta)
-        out["cox"] = -a * (2 / prob.n_samples) * cox_loglik(eta, prob.surv, prob.mask, hp.ties)
+        out["cox"] = (
+            -a * (2 / prob.n_samples) * _loglik(eta, prob.surv, prob.mask, hp.ties, prob.ev)
+        )
         out["penalty_beta"] = a * _penalty_beta(beta, hp)
     else:
         out["cox"] = np.zeros(W.shape[1])
@@ -227,8 +232,10 @@ def w_step(
     Trial fractions are screened without touching X again: before clipping, the NMF and W
     ridge parts are quadratic in theta (from the Gram products of W and D) and eta is linear
     (eta + theta X^T D beta), so a trial costs O(n + k^2). The fraction the screen accepts is
-    then checked on the exact loss at the clipped W (which also gives the W^T X the beta step
-    needs); should the check fail (clipping or rounding), halving goes on with exact checks.
+    then checked on the exact loss at the clipped W, whose W^T X (which the beta step needs)
+    is W^T X + theta D^T X plus the clipping's correction on the clipped genes; should the
+    check fail (clipping or rounding), halving goes on with exact checks. So one iteration
+    reads X twice: X [H; r]^T and D^T X.
 
     ``zt``, ``wtw`` and ``eta`` are W^T X, W^T W and X^T W beta of the current W and beta.
     """
@@ -241,7 +248,7 @@ def w_step(
     use_cox = a > 0 and bool(np.any(beta != 0))
     if use_cox:
         # X H^T and X r in one pass over X
-        ll0, r = cox_gradient(eta, prob.surv, prob.mask, hp.ties)
+        ll0, r = _gradient(eta, prob.surv, prob.mask, hp.ties, prob.ev)
         both = prob.X @ np.concatenate([Hm.reshape(B * k, prob.n), r]).T
         xht, xr = both[:, : B * k].reshape(p, B, k), both[:, B * k :]  # (p, B, k), (p, B)
     else:
@@ -277,6 +284,7 @@ def w_step(
     loss0 = nmf0 + penw0 - a * (2 / n) * ll0 + fixed
     D = W * (R - 1.0)
     wtd, dtd = _gram(W, D), _gram(D)
+    dtx = _wtx(prob, D)  # D^T X: the Cox part of every trial, and W(theta)^T X
     # L(theta) before clipping, with eta(theta) = eta + theta v:
     # nmf0 + c/2 theta (q1 + theta q2) + g theta (2 w1 + theta w2) - a (2/n) l(eta(theta)) + fixed
     model = _WModel(
@@ -286,8 +294,10 @@ def w_step(
         w0=penw0,
         w1=2 * _g_w(hp, p, k) * np.einsum("bkk->b", wtd),
         w2=_g_w(hp, p, k) * np.einsum("bkk->b", dtd),
-        v=np.einsum("pbk,bk->pb", D, beta).T @ prob.X,  # X^T D beta (B, n)
+        v=np.einsum("bkn,bk->bn", dtx, beta),  # X^T D beta (B, n)
         eta=eta,
+        zt=zt,
+        dtx=dtx,
         cox_scale=a * (2 / n),
         fixed=fixed,
     )
@@ -317,19 +327,34 @@ class _WModel:
     w2: np.ndarray
     v: np.ndarray
     eta: np.ndarray
+    zt: np.ndarray  # W^T X (B, k, n)
+    dtx: np.ndarray  # D^T X (B, k, n)
     cox_scale: np.ndarray
     fixed: np.ndarray
 
 
-def _exact_trial(prob, W, D, beta, xht, hht, hp, theta):
-    """W(theta) = max(W + theta D, EPS) with W^T X, W^T W, its NMF and ridge parts and L."""
-    Wt = np.maximum(W + theta[None, :, None] * D, EPS)
-    zt = _wtx(prob, Wt)
+def _exact_trial(prob, W, D, zt0, dtx, beta, xht, hht, hp, theta):
+    """W(theta) = max(W + theta D, EPS) with W^T X, W^T W, its NMF and ridge parts and L.
+
+    W(theta)^T X = W^T X + theta D^T X + (the clipping's correction)^T X, the last over the
+    few genes where W + theta D fell below EPS; directly when they are many.
+    """
+    lin = W + theta[None, :, None] * D
+    Wt = np.maximum(lin, EPS)
+    rows = np.flatnonzero((lin < EPS).any(axis=(1, 2)))
+    if rows.size > prob.p // 4:
+        zt = _wtx(prob, Wt)
+    else:
+        zt = zt0 + theta[:, None, None] * dtx
+        if rows.size:
+            B, k, n = zt.shape
+            corr = (Wt[rows] - lin[rows]).reshape(rows.size, B * k)
+            zt += (corr.T @ prob.X[rows]).reshape(B, k, n)
     wtw = _gram(Wt)
     nmf = _nmf_part(prob, Wt, xht, wtw, hht, hp)
     penw = _penalty_w(wtw, prob.p, hp)
     eta = np.einsum("bkn,bk->bn", zt, beta)
-    ll = cox_loglik(eta, prob.surv, prob.mask, hp.ties)
+    ll = _loglik(eta, prob.surv, prob.mask, hp.ties, prob.ev)
     return Wt, zt, wtw, nmf, penw, nmf + penw - hp.alpha * (2 / prob.n_samples) * ll
 
 
@@ -341,12 +366,12 @@ def _backtrack_one(prob, W, D, beta, xht, hht, hp, m: _WModel, loss0: float, the
     exact = False  # the screen misjudged once: check every trial exactly
     for _ in range(hp.max_backtrack + 1):
         if not exact:
-            ll = cox_loglik(m.eta + theta * m.v, prob.surv, prob.mask, hp.ties)[0]
+            ll = _loglik(m.eta + theta * m.v, prob.surv, prob.mask, hp.ties, prob.ev)[0]
             val = nmf0 + theta * (q1 + theta * q2) + w0 + theta * (w1 + theta * w2)
             val += fixed - cs * ll
         if exact or val <= loss0:
             Wt, zt, wtw, nmf, penw, trial = _exact_trial(
-                prob, W, D, beta, xht, hht, hp, np.array([theta])
+                prob, W, D, m.zt, m.dtx, beta, xht, hht, hp, np.array([theta])
             )
             if np.isfinite(trial[0]) and trial[0] + fixed <= loss0:
                 out.W, out.zt, out.wtw, out.nmf, out.penalty_w = Wt, zt, wtw, nmf, penw
@@ -365,7 +390,9 @@ def _backtrack_batch(prob, W, D, beta, xht, hht, hp, m: _WModel, loss0, theta, o
     for _ in range(hp.max_backtrack + 1):
         th = theta[pending]
         sub = prob.sub(pending)
-        ll = cox_loglik(m.eta[pending] + th[:, None] * m.v[pending], prob.surv, sub.mask, hp.ties)
+        ll = _loglik(
+            m.eta[pending] + th[:, None] * m.v[pending], prob.surv, sub.mask, hp.ties, sub.ev
+        )
         val = (
             m.nmf0[pending]
             + th * (m.q1[pending] + th * m.q2[pending])
@@ -382,6 +409,8 @@ def _backtrack_batch(prob, W, D, beta, xht, hht, hp, m: _WModel, loss0, theta, o
                 prob.sub(cand),
                 W[:, cand],
                 D[:, cand],
+                m.zt[cand],
+                m.dtx[cand],
                 beta[cand],
                 xht[:, cand],
                 hht[cand],
@@ -790,6 +819,11 @@ def fit_batch(
         every = active.size == B
         sub = prob if every else prob.sub(active)
         sel = slice(None) if every else active  # fancy indexing copies: avoid it when it can
+        if it % ZT_REFRESH == 0:
+            # the W step updates W^T X incrementally (W^T X + theta D^T X): recompute it now
+            # and then so that rounding cannot accumulate
+            zt[sel] = _wtx(sub, W[:, sel])
+            eta[sel] = np.einsum("bkn,bk->bn", zt[sel], beta[sel])
         Ha = h_step(sub, wtw[sel], H[sel], zt[sel], hp)
         ws = w_step(sub, W[:, sel], Ha, beta[sel], zt[sel], wtw[sel], eta[sel], hp, step[sel])
         th = ws.theta
@@ -803,7 +837,7 @@ def fit_batch(
             cox = a * f - pen_b
         elif a > 0:
             eta_a = np.einsum("bkn,bk->bn", ws.zt, ba)
-            cox = -a * (2 / nsub) * cox_loglik(eta_a, prob.surv, sub.mask, hp.ties)
+            cox = -a * (2 / nsub) * _loglik(eta_a, prob.surv, sub.mask, hp.ties, sub.ev)
             pen_b = a * _penalty_beta(ba, hp)
         else:
             cox = pen_b = np.zeros(active.size)
