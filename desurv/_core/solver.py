@@ -104,6 +104,11 @@ def _masked_h(prob: _Problem, H: np.ndarray) -> np.ndarray:
     return H if prob.full else H * prob.mask[:, None, :]
 
 
+def _x_times(prob: _Problem, M: np.ndarray) -> np.ndarray:
+    """X M for M (n, m): one pass over X."""
+    return prob.X @ M
+
+
 def _xht(prob: _Problem, Hm: np.ndarray) -> np.ndarray:
     """X H_b^T (H with masked-out columns zeroed) per member, in the (p, B, k) layout."""
     B, k, n = Hm.shape
@@ -249,7 +254,7 @@ def w_step(
     if use_cox:
         # X H^T and X r in one pass over X
         ll0, r = _gradient(eta, prob.surv, prob.mask, hp.ties, prob.ev)
-        both = prob.X @ np.concatenate([Hm.reshape(B * k, prob.n), r]).T
+        both = _x_times(prob, np.concatenate([Hm.reshape(B * k, prob.n), r]).T)
         xht, xr = both[:, : B * k].reshape(p, B, k), both[:, B * k :]  # (p, B, k), (p, B)
     else:
         xht = _xht(prob, Hm)
@@ -483,6 +488,35 @@ def _quadratic_lasso(q: np.ndarray, c: np.ndarray, lam1: float, u: np.ndarray) -
     return u
 
 
+def _lasso_one(q: np.ndarray, c: np.ndarray, lam1: float, u: np.ndarray) -> np.ndarray:
+    """:func:`_quadratic_lasso` for one member (q (k, k), c and u (k,)), on 2-D arrays."""
+    if lam1 == 0.0:
+        try:
+            return np.linalg.solve(q, -c)
+        except np.linalg.LinAlgError:
+            return np.linalg.lstsq(q, -c, rcond=None)[0]
+    sign = np.sign(u)
+    act = sign != 0
+    try:
+        if act.all():
+            cand = np.linalg.solve(q, -(c + lam1 * sign))
+            if (np.sign(cand) == sign).all():
+                return cand
+        else:
+            idx = np.flatnonzero(act)
+            cand = np.zeros_like(u)
+            if idx.size:
+                cand[idx] = np.linalg.solve(q[idx][:, idx], -(c[idx] + lam1 * sign[idx]))
+            if (np.sign(cand[idx]) == sign[idx]).all():
+                rest = np.flatnonzero(~act)
+                grad = q[rest] @ cand + c[rest]
+                if (np.abs(grad) <= lam1 + 1e-10 * (1.0 + lam1 + np.abs(c).max())).all():
+                    return cand
+    except np.linalg.LinAlgError:
+        pass
+    return _feature_sign(q, c, lam1, u)
+
+
 def _lasso_objective(q: np.ndarray, c: np.ndarray, lam: float, x: np.ndarray) -> float:
     return float(0.5 * x @ q @ x + c @ x + lam * np.abs(x).sum())
 
@@ -679,7 +713,7 @@ def _solve_beta_one(
         gs = (-2.0 / n) * g + lam2 * b
         hs = (-2.0 / n) * hl + ridge
         c = gs - np.matmul(hs, b[:, :, None])[:, :, 0]
-        u = _quadratic_lasso(hs, c, lam1, b.copy())
+        u = _lasso_one(hs[0], c[0], lam1, b[0])[None]
         d = u - b
         delta = float((gs * d).sum() + lam1 * (np.abs(u).sum() - np.abs(b).sum()))
         step_size = float(np.abs(d).max())
