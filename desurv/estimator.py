@@ -52,8 +52,8 @@ class DeSurv(BaseEstimator):
         \qquad P(\beta) = \xi\|\beta\|_1 + \frac{1-\xi}{2}\|\beta\|_2^2
 
     by alternating a multiplicative H step, a multiplicative W step with the Cox gradient
-    (damped with backtracking so that L never increases) and a proximal-Newton / coordinate
-    descent beta step solved to convergence. ``alpha = 0`` is Lee-Seung NMF (with the ridge
+    (damped with backtracking so that L never increases) and a proximal-Newton beta step
+    solved to convergence. ``alpha = 0`` is Lee-Seung NMF (with the ridge
     terms); beta is then fitted once on the final scores so that the model can predict.
 
     Parameters
