@@ -53,17 +53,38 @@ def _recovery(W: np.ndarray, truth: np.ndarray) -> float:
     return float(np.abs(np.corrcoef(np.c_[truth[:, :1], W].T)[0, 1:]).max())
 
 
-def test_reference_data_desurv_keeps_factor1_and_its_cindex(reference):
-    """On the reference data NMF alone already reaches the training C-index of the true
-    factor-1 activities, so there is little room to gain; DeSurv must keep factor 1
-    (correlation > 0.99 with truth_W) and reach at least NMF's training C-index."""
+def test_reference_data_desurv_recovers_factor1_and_raises_cindex(reference):
+    """The acceptance point in full: on the reference data DeSurv recovers factor 1 at least
+    as well as alpha = 0 (best |correlation| of a W column with truth_W[:, 0]) and reaches a
+    strictly higher training C-index than alpha = 0 fitted with the same knobs and start.
+
+    Why lambda_ = 3e4: the default variant penalises beta on its raw scale, and the scores
+    Z = W^T X here have standard deviations of about 1.2e5-1.4e5, so the usual lambda_ = 0.1
+    is no penalty at all (lambda_ ||beta|| ~ 1e-6). lambda_ = 3e4 is about 0.2 on standardised
+    scores: a lasso that keeps only the hazard factor. With lambda_ = 0.1 the claim fails at
+    every alpha (recovery falls as alpha rises; C rises only where recovery has fallen below
+    NMF's). benchmarks/reference_recovery_scan.py shows the neighbourhood: the claim holds
+    at lambda_ in {3e4, 1e5} for alpha 0.5-0.93 from W0/H0 and at alpha 0.9 from 6 random
+    starts; it fails at alpha 0.97 and, from some random starts, at 0.95.
+
+    NMF runs to a tight tolerance (its recovery then changes in the 4th decimal); the margins
+    measured here were 0.9987 vs 0.9969 (recovery) and 0.77444 vs 0.77359 (C, 10 concordant
+    pairs of 11731). The same test with lambda_ = 0.1 fails (0.9956 vs 0.9969, equal C).
+    Against NMF with lambda_ = 0.1 (the highest C that NMF reaches here) DeSurv's C is
+    higher by one pair only, so that comparison is asserted as >= (no tolerance).
+    """
     X, y, d, W0, H0, truth_w, truth_h = reference
-    kw = dict(lambda_=0.1, tol=1e-7, max_iter=1500, warmup_iter=50)
+    kw = dict(lambda_=3e4, tol=1e-9, max_iter=5000, warmup_iter=50)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # NMF: tol 1e-9 is very tight
         nmf = DeSurv(3, alpha=0.0, **kw).fit(X, y, d, W0=W0, H0=H0)
-        ds = DeSurv(3, alpha=0.9, **kw).fit(X, y, d, W0=W0, H0=H0)
-    assert _recovery(nmf.W_, truth_w) > 0.99
-    assert _recovery(ds.W_, truth_w) > 0.99
-    assert ds.train_cindex_ >= nmf.train_cindex_
-    assert nmf.train_cindex_ >= concordance_index(y, d, truth_h[0])
+        nmf_low_penalty = DeSurv(3, alpha=0.0, **{**kw, "lambda_": 0.1}).fit(X, y, d, W0=W0, H0=H0)
+    ds = DeSurv(3, alpha=0.9, **kw).fit(X, y, d, W0=W0, H0=H0)
+    assert ds.converged_
+    rec_ds, rec_nmf = _recovery(ds.W_, truth_w), _recovery(nmf.W_, truth_w)
+    assert rec_nmf > 0.99
+    assert rec_ds >= rec_nmf
+    assert ds.train_cindex_ > nmf.train_cindex_
+    assert ds.train_cindex_ >= nmf_low_penalty.train_cindex_
+    # there is little room: NMF alone reaches the C of the true factor-1 activities
+    assert nmf_low_penalty.train_cindex_ >= concordance_index(y, d, truth_h[0])
