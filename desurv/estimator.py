@@ -66,6 +66,12 @@ class DeSurv(BaseEstimator):
         cross-validation.
     lambda_ : float >= 0, default 0.1
         lambda, the strength of the elastic-net penalty on beta (the R package's ``lambda``).
+        The penalty acts on beta's raw scale, so its useful size follows the scale of the
+        scores Z = W^T X (on the reference data sd(Z) is about 1e5 and beta about 1e-5:
+        lambda_ = 0.1 is no penalty there, lambda_ = 3e4 is about 0.2 on standardised
+        scores). With ``lambda_w = 0`` the loss can also shed the penalty by scaling W up
+        and H and beta down (W c, H / c, beta / c leave the fit and eta unchanged), which the
+        iterations slowly do; give ``lambda_w`` a small positive value to stop that.
     l1_ratio : float in [0, 1], default 0.5
         xi, the elastic-net mix (1 = lasso). The R package calls it ``nu``.
     lambda_w : float >= 0, default 0.0
