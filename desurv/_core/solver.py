@@ -338,11 +338,13 @@ class _WModel:
     fixed: np.ndarray
 
 
-def _exact_trial(prob, W, D, zt0, dtx, beta, xht, hht, hp, theta):
+def _exact_trial(prob, W, D, zt0, dtx, beta, xht, hht, hp, theta, ll_screen=None):
     """W(theta) = max(W + theta D, EPS) with W^T X, W^T W, its NMF and ridge parts and L.
 
     W(theta)^T X = W^T X + theta D^T X + (the clipping's correction)^T X, the last over the
-    few genes where W + theta D fell below EPS; directly when they are many.
+    few genes where W + theta D fell below EPS; directly when they are many. Where nothing
+    was clipped, eta(theta) is the screen's eta + theta v, so the screen's log-likelihood
+    ``ll_screen`` (B,) is used as it is.
     """
     lin = W + theta[None, :, None] * D
     Wt = np.maximum(lin, EPS)
@@ -358,8 +360,11 @@ def _exact_trial(prob, W, D, zt0, dtx, beta, xht, hht, hp, theta):
     wtw = _gram(Wt)
     nmf = _nmf_part(prob, Wt, xht, wtw, hht, hp)
     penw = _penalty_w(wtw, prob.p, hp)
-    eta = np.einsum("bkn,bk->bn", zt, beta)
-    ll = _loglik(eta, prob.surv, prob.mask, hp.ties, prob.ev)
+    if ll_screen is not None and rows.size == 0:
+        ll = ll_screen
+    else:
+        eta = np.einsum("bkn,bk->bn", zt, beta)
+        ll = _loglik(eta, prob.surv, prob.mask, hp.ties, prob.ev)
     return Wt, zt, wtw, nmf, penw, nmf + penw - hp.alpha * (2 / prob.n_samples) * ll
 
 
@@ -376,7 +381,17 @@ def _backtrack_one(prob, W, D, beta, xht, hht, hp, m: _WModel, loss0: float, the
             val += fixed - cs * ll
         if exact or val <= loss0:
             Wt, zt, wtw, nmf, penw, trial = _exact_trial(
-                prob, W, D, m.zt, m.dtx, beta, xht, hht, hp, np.array([theta])
+                prob,
+                W,
+                D,
+                m.zt,
+                m.dtx,
+                beta,
+                xht,
+                hht,
+                hp,
+                np.array([theta]),
+                None if exact else np.array([ll]),
             )
             if np.isfinite(trial[0]) and trial[0] + fixed <= loss0:
                 out.W, out.zt, out.wtw, out.nmf, out.penalty_w = Wt, zt, wtw, nmf, penw
@@ -421,6 +436,7 @@ def _backtrack_batch(prob, W, D, beta, xht, hht, hp, m: _WModel, loss0, theta, o
                 hht[cand],
                 hp,
                 theta[cand],
+                ll[screen],
             )
             trial = trial + m.fixed[cand]
             good = np.isfinite(trial) & (trial <= loss0[cand])
