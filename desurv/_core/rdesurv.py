@@ -297,11 +297,14 @@ def _loss(
     )
 
 
-def _h_step(X: np.ndarray, W: np.ndarray, H: np.ndarray, lambda_h: float) -> np.ndarray:
-    """Multiplicative H update with the ridge ``lambda_h * p / k``; entries floored at EPS."""
-    p = X.shape[0]
-    k = W.shape[1]
-    num = _xtw(X, W).T
+def _h_step(xtw: np.ndarray, W: np.ndarray, H: np.ndarray, lambda_h: float) -> np.ndarray:
+    """Multiplicative H update with the ridge ``lambda_h * p / k``; entries floored at EPS.
+
+    ``xtw`` is X^T W (n x k) of the current W, as :func:`_xtw` computes it: the W step
+    already formed it for its accepted trial, so the H step needs no pass over X.
+    """
+    p, k = W.shape
+    num = xtw.T
     denom = (W.T @ W) @ H + (lambda_h * p / k) * H
     H = H * num / (denom + EPS)
     return np.maximum(H, EPS)
@@ -718,22 +721,23 @@ def _fit(
     trace: dict[str, list[float]] = {key: [] for key in _LOSS_KEYS}
     xsq = float(np.dot(Xs.ravel(), Xs.ravel()))
     lp = Xs.T @ (W @ beta)  # linear predictor of the current (W, beta), sorted order
+    xtw = _xtw(Xs, W)  # scores X^T W of the current W, sorted order
     loss = LOSS_START
     rel_change = 1.0
     it = 0
     diverged = False
     while rel_change > tol and it < max_iter:
         loss_prev = loss
-        H = _h_step(Xs, W, H, hp.lambda_h)
+        H = _h_step(xtw, W, H, hp.lambda_h)
         W, H, beta, parts, lp, Z = _w_step(Xs, d, W, H, beta, sd_z, lp, xsq, hp)
+        if Z is not None:  # a trial was accepted; otherwise W, and so xtw, are unchanged
+            xtw = Z
         if hp.alpha > 0.0:
-            if Z is None:
-                Z = _xtw(Xs, W)
-            beta, mean_z, sd_z, finite = _beta_step(Z, d, beta, hp, MAX_SWEEPS)
+            beta, mean_z, sd_z, finite = _beta_step(xtw, d, beta, hp, MAX_SWEEPS)
             if not finite:
                 diverged = True
                 break
-            lp = Z @ beta
+            lp = xtw @ beta
         # W and H are those of the W step: only the parts that depend on beta and on the
         # stored sdZ change (the W step evaluated its trials with sdZ / c, but the package
         # does not store that sdZ).
