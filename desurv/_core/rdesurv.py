@@ -413,8 +413,14 @@ def _cd_cox(
     Each sweep computes g and w once at the current eta and keeps them fixed while every
     coordinate is updated in turn; the update of b_j uses only b_j itself, g and w:
     v = max(sum_i w_i z_ij^2 / n_e, 1e-12), u = sum_i g_i z_ij / n_e + v b_j,
-    b_j <- S(u, lambda l1_ratio) / (v + lambda (1 - l1_ratio)). eta is then moved by the
-    changes. Stops when max_j sqrt(v_j) |change of b_j| < EPS_BETA.
+    b_j <- S(u, lambda l1_ratio) / (v + lambda (1 - l1_ratio)). Stops when
+    max_j sqrt(v_j) |change of b_j| < EPS_BETA.
+
+    A sweep is a fixed handful of numpy calls on length-n arrays (into preallocated buffers):
+    eta - top = [b, -top] . [zs^T; 1] is formed afresh from b in one product, then exp, two
+    cumulative sums and one product for the 2k' sums over samples; the k' coordinate updates
+    run on Python floats, which for the few factors of DeSurv is cheaper than numpy operations
+    on length-k' arrays.
     """
     ne = float(hp.n_event)
     l1 = hp.lambda_ * hp.l1_ratio
@@ -424,45 +430,57 @@ def _cd_cox(
     # Rows: z_j^2 (for sum_i w_i z_ij^2) and z_j (for sum_i w_i z_ij); with g = d - w,
     # sum_i g_i z_ij = sum_i d_i z_ij - sum_i w_i z_ij.
     both = np.concatenate([zsT * zsT, zsT])
-    zd = (zsT @ d).tolist()
-    bl = [float(x) for x in b]
-    eta = zs @ b
-    n = eta.shape[0]
+    zd = np.dot(zsT, d).tolist()
+    bl = b.tolist()
+    n = zs.shape[0]
+    # eta - top = coef @ zs1T with coef = [b, -top].
+    zs1T = np.ones((kk + 1, n))
+    zs1T[:kk] = zsT
+    coef = np.empty(kk + 1)
     ex = np.empty(n)
     s = np.empty(n)
     w = np.empty(n)
+    ex_rev = ex[::-1]
     s_rev = s[::-1]
-    idx = range(kk)
-    top = float(eta.max())
+    # Local names for the numpy functions of the loop (up to MAX_SWEEPS_FINAL sweeps).
+    dot = np.dot
+    exp = np.exp
+    divide = np.divide
+    multiply = np.multiply
+    cumsum = np.add.accumulate
+    sqrt = math.sqrt
+    top = float(dot(bl, zsT).max())
+    coef[kk] = -top
     for _ in range(max_sweeps):
         # S0 = s * exp(top) with s the suffix sums of exp(eta - top). Any shift gives the same
         # S0; it is renewed only when the sums would overflow or underflow (s[0] is the
         # largest suffix sum, s[-1] the smallest).
-        np.subtract(eta, top, out=ex)
-        np.exp(ex, out=ex)
-        np.add.accumulate(ex[::-1], out=s_rev)
-        if not (s[0] < 1e300 and s[-1] > 1e-290):
-            top = float(eta.max())
-            np.subtract(eta, top, out=ex)
-            np.exp(ex, out=ex)
-            np.add.accumulate(ex[::-1], out=s_rev)
-        if math.isfinite(top) and s[0] < 1e300 and s[-1] > 1e-290:
+        coef[:kk] = bl
+        dot(coef, zs1T, out=ex)
+        exp(ex, out=ex)
+        cumsum(ex_rev, out=s_rev)
+        in_range = s[0] < 1e300 and s[-1] > 1e-290
+        if not in_range:
+            top = float(dot(bl, zsT).max())
+            coef[kk] = -top
+            dot(coef, zs1T, out=ex)
+            exp(ex, out=ex)
+            cumsum(ex_rev, out=s_rev)
+            in_range = s[0] < 1e300 and s[-1] > 1e-290
+        if in_range and math.isfinite(top):
             # w = exp(eta) * cumsum(d / S0) with S0 = s * exp(top): the shifts cancel.
-            np.divide(d, s, out=w)
-            np.add.accumulate(w, out=w)
-            np.multiply(ex, w, out=w)
+            divide(d, s, out=w)
+            cumsum(w, out=w)
+            multiply(ex, w, out=w)
         else:
-            w = _cox_grad(eta, d)[1]
-        prod = (both @ w).tolist()
+            w = _cox_grad(dot(bl, zsT), d)[1]
+        prod = dot(both, w).tolist()
         max_change = 0.0
-        shifts = [0.0] * kk
-        moved = False
-        for j in idx:
-            v = prod[j] / ne
+        for j, (pv, pz, zdj, bj_old) in enumerate(zip(prod, prod[kk:], zd, bl)):
+            v = pv / ne
             if v < 1e-12:
                 v = 1e-12
-            bj_old = bl[j]
-            u = (zd[j] - prod[kk + j]) / ne + v * bj_old
+            u = (zdj - pz) / ne + v * bj_old
             if u > l1:
                 bj = (u - l1) / (v + l2)
             elif u < -l1:
@@ -472,15 +490,10 @@ def _cd_cox(
             else:  # NaN stays NaN, so that a diverging fit is detected
                 bj = u
             if bj != bj_old:
-                shift = bj - bj_old
                 bl[j] = bj
-                shifts[j] = shift
-                moved = True
-                change = abs(shift) * math.sqrt(v)
+                change = abs(bj - bj_old) * sqrt(v)
                 if change > max_change:
                     max_change = change
-        if moved:
-            eta += np.array(shifts) @ zsT
         if max_change < EPS_BETA:
             break
     return np.asarray(bl)
