@@ -176,14 +176,26 @@ def _log_s0(eta: np.ndarray) -> np.ndarray:
     return np.log(r) + m
 
 
-def _cox_loglik(eta: np.ndarray, d: np.ndarray) -> float:
-    """Partial log-likelihood with the package's risk sets (suffixes of the time order)."""
-    return float(np.dot(d, eta - _log_s0(eta)))
+def _cox_loglik(eta: np.ndarray, d: np.ndarray, log_s0: np.ndarray | None = None) -> float:
+    """Partial log-likelihood with the package's risk sets (suffixes of the time order).
+
+    ``log_s0``, if given, is ``_log_s0(eta)`` computed before.
+    """
+    if log_s0 is None:
+        log_s0 = _log_s0(eta)
+    return float(np.dot(d, eta - log_s0))
 
 
-def _cox_grad(eta: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Score ``g = d - exp(eta) * h`` and weight ``w = exp(eta) * h`` w.r.t. eta."""
-    h = np.add.accumulate(d * np.exp(-_log_s0(eta)))
+def _cox_grad(
+    eta: np.ndarray, d: np.ndarray, log_s0: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score ``g = d - exp(eta) * h`` and weight ``w = exp(eta) * h`` w.r.t. eta.
+
+    ``log_s0``, if given, is ``_log_s0(eta)`` computed before.
+    """
+    if log_s0 is None:
+        log_s0 = _log_s0(eta)
+    h = np.add.accumulate(d * np.exp(-log_s0))
     w = np.exp(eta) * h
     return d - w, w
 
@@ -219,6 +231,27 @@ def _penalty_beta(beta: np.ndarray, sd_z: np.ndarray, nu: float) -> float:
     return (1.0 - nu) * float(np.sum(bs * bs)) / 2.0 + nu * float(np.sum(np.abs(bs)))
 
 
+@dataclass
+class _Surv:
+    """The parts of the loss that depend on (lp, beta, sdZ) only, and log S0 of lp."""
+
+    surv_loss: float
+    penalty_beta: float
+    log_s0: np.ndarray
+
+
+def _surv(
+    lp: np.ndarray, d: np.ndarray, beta: np.ndarray, sd_z: np.ndarray, hp: _Hyper
+) -> _Surv:
+    """``2 loglik(lp) / n_e``, the elastic net of ``beta * sd_z`` and ``log S0`` of ``lp``."""
+    log_s0 = _log_s0(lp)
+    return _Surv(
+        surv_loss=_cox_loglik(lp, d, log_s0) * 2.0 / hp.n_event,
+        penalty_beta=_penalty_beta(beta, sd_z, hp.l1_ratio),
+        log_s0=log_s0,
+    )
+
+
 def _combine(
     nmf_loss: float,
     penalty_w: float,
@@ -230,8 +263,15 @@ def _combine(
     hp: _Hyper,
 ) -> dict[str, float]:
     """The package's loss from its parts; ``lp`` = X^T W beta (sorted order)."""
-    penalty_beta = _penalty_beta(beta, sd_z, hp.l1_ratio)
-    surv_loss = _cox_loglik(lp, d) * 2.0 / hp.n_event
+    return _assemble(nmf_loss, penalty_w, penalty_h, _surv(lp, d, beta, sd_z, hp), hp)
+
+
+def _assemble(
+    nmf_loss: float, penalty_w: float, penalty_h: float, sv: _Surv, hp: _Hyper
+) -> dict[str, float]:
+    """The package's loss from its NMF parts and its survival parts ``sv``."""
+    surv_loss = sv.surv_loss
+    penalty_beta = sv.penalty_beta
     loss = (
         (1.0 - hp.alpha) * (nmf_loss + hp.lambda_h * penalty_h)
         - hp.alpha * (surv_loss - hp.lambda_ * penalty_beta)
@@ -305,7 +345,9 @@ def _h_step(xtw: np.ndarray, W: np.ndarray, H: np.ndarray, lambda_h: float) -> n
     """
     p, k = W.shape
     num = xtw.T
-    denom = (W.T @ W) @ H + (lambda_h * p / k) * H
+    denom = (W.T @ W) @ H
+    if lambda_h != 0.0:  # a zero ridge adds exact zeros
+        denom = denom + (lambda_h * p / k) * H
     H = H * num / (denom + EPS)
     return np.maximum(H, EPS)
 
@@ -323,12 +365,16 @@ def _w_step(
     beta: np.ndarray,
     sd_z: np.ndarray,
     lp: np.ndarray,
+    surv0: _Surv,
+    pen_w0: float,
     xsq: float,
     hp: _Hyper,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], np.ndarray, np.ndarray | None]:
     """Damped multiplicative W step with backtracking.
 
-    ``lp`` is X^T W beta at the incoming point. Returns the new (W, H, beta), the loss parts
+    ``lp`` is X^T W beta at the incoming point, ``surv0`` the survival parts of the loss there
+    (:func:`_surv` of ``lp, beta, sd_z``) and ``pen_w0`` its W penalty ``||W||^2 / (2pk)``,
+    both as the caller computed them at that point. Returns the new (W, H, beta), the loss parts
     at the new point (with the incoming sdZ), its linear predictor and its scores X^T W
     (None if no trial was accepted). As in the package, the accepted step rescales W, H and
     beta but not the stored sdZ.
@@ -339,7 +385,7 @@ def _w_step(
     HHt = H @ H.T
     if alpha > 0.0:
         # One pass over X for both X H^T and X g (g at the incoming point).
-        g, _ = _cox_grad(lp, d)
+        g, _ = _cox_grad(lp, d, surv0.log_s0)
         rhs = np.empty((n, k + 1))
         rhs[:, :k] = H.T
         rhs[:, k] = g
@@ -350,14 +396,15 @@ def _w_step(
         XHt = X @ H.T
     WHHt = W @ HHt
     pen_h0 = float(np.sum(H * H)) / (2.0 * n * k)
-    pen_w0 = float(np.sum(W * W)) / (2.0 * p * k)
-    parts0 = _combine(_nmf_fast(X, xsq, W, WHHt, XHt, H), pen_w0, pen_h0, lp, d, beta, sd_z, hp)
+    parts0 = _assemble(_nmf_fast(X, xsq, W, WHHt, XHt, H), pen_w0, pen_h0, surv0, hp)
     loss0 = parts0["loss"]
     scale = abs(loss0) + (1.0 - alpha) * xsq / (2.0 * n * p)
 
     c = (1.0 - alpha) / (n * p)
     num = c * XHt
-    denom = c * WHHt + (hp.lambda_w / (float(p) * k)) * W
+    denom = c * WHHt
+    if hp.lambda_w != 0.0:  # a zero ridge adds exact zeros
+        denom = denom + (hp.lambda_w / (float(p) * k)) * W
     if alpha > 0.0:
         grad_nmf = c * (WHHt - XHt)
         grad_cox = (2.0 * alpha / hp.n_event) * np.outer(Xg, beta)
@@ -370,7 +417,8 @@ def _w_step(
     for _ in range(MAX_BACKTRACKS + 1):
         w_trial = np.maximum(W * ((1.0 - theta) + theta * ratio), EPS)
         cn = np.sqrt(np.sum(w_trial * w_trial, axis=0))
-        cn[cn < EPS] = 1.0
+        if cn.min() < EPS:  # hardly ever: the entries of w_trial are >= EPS
+            cn[cn < EPS] = 1.0
         w_new = w_trial / cn
         h_new = H * cn[:, None]
         beta_new = beta * cn
@@ -513,12 +561,16 @@ def _beta_step(
     non-finite result the incoming beta is returned with ``finite=False`` (meanZ and sdZ are
     the new ones, as in the package).
     """
-    mean_z = Z.mean(axis=0)
-    sd_z = Z.std(axis=0, ddof=1)
+    # Z.mean(axis=0) and Z.std(axis=0, ddof=1), the same operations numpy does, keeping the
+    # deviations for the standardised scores.
+    n = Z.shape[0]
+    mean_z = np.add.reduce(Z, axis=0) / n
+    dev = Z - mean_z
+    sd_z = np.sqrt(np.add.reduce(np.square(dev), axis=0) / (n - 1))
     keep = sd_z > 1e-12
     if not keep.any():
         return np.zeros(Z.shape[1]), mean_z, sd_z, True
-    zs = (Z[:, keep] - mean_z[keep]) / sd_z[keep]
+    zs = dev / sd_z if keep.all() else dev[:, keep] / sd_z[keep]
     b = _cd_cox(zs, d, beta[keep], hp, max_sweeps)
     out = np.zeros(Z.shape[1])
     out[keep] = b / sd_z[keep]
@@ -713,7 +765,8 @@ def _fit(
     tol: float,
 ) -> RDesurvResult:
     """The package's fit loop on validated inputs (X genes x samples, input order)."""
-    n = X.shape[1]
+    p, n = X.shape
+    k = W0.shape[1]
     # Sort once by time (stable: ties keep input order), as the package does (unstably).
     order = np.argsort(t, kind="stable")
     inverse = np.empty(n, dtype=np.intp)
@@ -735,6 +788,9 @@ def _fit(
     xsq = float(np.dot(Xs.ravel(), Xs.ravel()))
     lp = Xs.T @ (W @ beta)  # linear predictor of the current (W, beta), sorted order
     xtw = _xtw(Xs, W)  # scores X^T W of the current W, sorted order
+    # Loss parts at the current point that the W step would otherwise recompute.
+    surv = _surv(lp, d, beta, sd_z, hp)
+    pen_w = float(np.sum(W * W)) / (2.0 * p * k)
     loss = LOSS_START
     rel_change = 1.0
     it = 0
@@ -742,7 +798,8 @@ def _fit(
     while rel_change > tol and it < max_iter:
         loss_prev = loss
         H = _h_step(xtw, W, H, hp.lambda_h)
-        W, H, beta, parts, lp, Z = _w_step(Xs, d, W, H, beta, sd_z, lp, xsq, hp)
+        W, H, beta, parts, lp, Z = _w_step(Xs, d, W, H, beta, sd_z, lp, surv, pen_w, xsq, hp)
+        pen_w = parts["penalty_W"]
         if Z is not None:  # a trial was accepted; otherwise W, and so xtw, are unchanged
             xtw = Z
         if hp.alpha > 0.0:
@@ -754,9 +811,8 @@ def _fit(
         # W and H are those of the W step: only the parts that depend on beta and on the
         # stored sdZ change (the W step evaluated its trials with sdZ / c, but the package
         # does not store that sdZ).
-        parts = _combine(
-            parts["nmf_loss"], parts["penalty_W"], parts["penalty_H"], lp, d, beta, sd_z, hp
-        )
+        surv = _surv(lp, d, beta, sd_z, hp)
+        parts = _assemble(parts["nmf_loss"], pen_w, parts["penalty_H"], surv, hp)
         if not np.isfinite(parts["loss"]):
             diverged = True
             break
