@@ -226,9 +226,20 @@ def _xtw(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     return out
 
 
+def _total(a: np.ndarray) -> float:
+    """``float(np.sum(a))`` (the same reduction) without the wrapper of ``np.sum``."""
+    return float(np.add.reduce(a, axis=None))
+
+
+def _fro(a: np.ndarray) -> float:
+    """``float(np.linalg.norm(a))`` for a real array (the same operations, no checks)."""
+    v = a.ravel(order="K")
+    return math.sqrt(float(v.dot(v)))
+
+
 def _penalty_beta(beta: np.ndarray, sd_z: np.ndarray, nu: float) -> float:
     bs = beta * sd_z
-    return (1.0 - nu) * float(np.sum(bs * bs)) / 2.0 + nu * float(np.sum(np.abs(bs)))
+    return (1.0 - nu) * _total(bs * bs) / 2.0 + nu * _total(np.abs(bs))
 
 
 @dataclass
@@ -307,7 +318,7 @@ def _nmf_fast(
     Falls back to the residual when cancellation would cost more than ~1e-12 relative.
     """
     p, n = X.shape
-    val = xsq - 2.0 * float(np.sum(W * XHt)) + float(np.sum(W * WHHt))
+    val = xsq - 2.0 * _total(W * XHt) + _total(W * WHHt)
     if val * _GRAM_MAX_RATIO > xsq:
         return val / (2.0 * n * p)
     return _nmf_exact(X, W, H)
@@ -327,8 +338,8 @@ def _loss(
     k = W.shape[1]
     return _combine(
         _nmf_exact(X, W, H),
-        float(np.sum(W * W)) / (2.0 * p * k),
-        float(np.sum(H * H)) / (2.0 * n * k),
+        _total(W * W) / (2.0 * p * k),
+        _total(H * H) / (2.0 * n * k),
         X.T @ (W @ beta),
         d,
         beta,
@@ -395,7 +406,7 @@ def _w_step(
     else:
         XHt = X @ H.T
     WHHt = W @ HHt
-    pen_h0 = float(np.sum(H * H)) / (2.0 * n * k)
+    pen_h0 = _total(H * H) / (2.0 * n * k)
     parts0 = _assemble(_nmf_fast(X, xsq, W, WHHt, XHt, H), pen_w0, pen_h0, surv0, hp)
     loss0 = parts0["loss"]
     scale = abs(loss0) + (1.0 - alpha) * xsq / (2.0 * n * p)
@@ -408,15 +419,15 @@ def _w_step(
     if alpha > 0.0:
         grad_nmf = c * (WHHt - XHt)
         grad_cox = (2.0 * alpha / hp.n_event) * np.outer(Xg, beta)
-        gn = float(np.linalg.norm(grad_nmf)) + 1e-12
-        gc = float(np.linalg.norm(grad_cox)) + 1e-12
+        gn = _fro(grad_nmf) + 1e-12
+        gc = _fro(grad_cox) + 1e-12
         num = num + (alpha * min(gn / gc, COX_RATIO_CAP)) * grad_cox
     ratio = num / (denom + EPS)
 
     theta = THETA_INIT
     for _ in range(MAX_BACKTRACKS + 1):
         w_trial = np.maximum(W * ((1.0 - theta) + theta * ratio), EPS)
-        cn = np.sqrt(np.sum(w_trial * w_trial, axis=0))
+        cn = np.sqrt(np.add.reduce(w_trial * w_trial, axis=0))
         if cn.min() < EPS:  # hardly ever: the entries of w_trial are >= EPS
             cn[cn < EPS] = 1.0
         w_new = w_trial / cn
@@ -429,8 +440,8 @@ def _w_step(
         nmf_new = _nmf_fast(X, xsq, w_trial, w_trial @ HHt, XHt, H)
         parts = _combine(
             nmf_new,
-            float(np.sum(w_new * w_new)) / (2.0 * p * k),
-            float(np.sum(h_new * h_new)) / (2.0 * n * k),
+            _total(w_new * w_new) / (2.0 * p * k),
+            _total(h_new * h_new) / (2.0 * n * k),
             lp_new,
             d,
             beta_new,
@@ -790,7 +801,7 @@ def _fit(
     xtw = _xtw(Xs, W)  # scores X^T W of the current W, sorted order
     # Loss parts at the current point that the W step would otherwise recompute.
     surv = _surv(lp, d, beta, sd_z, hp)
-    pen_w = float(np.sum(W * W)) / (2.0 * p * k)
+    pen_w = _total(W * W) / (2.0 * p * k)
     loss = LOSS_START
     rel_change = 1.0
     it = 0
