@@ -215,14 +215,18 @@ class _Hyper:
     n_event: int
 
 
-def _xtw(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """X^T W (n x k). For a few columns, k matrix-vector products beat one skinny GEMM."""
+def _xtw(XT: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """X^T W (n x k) from ``XT``, a C-contiguous copy of X^T (n x p).
+
+    For a few columns, k matrix-vector products (each a dot product per row of XT) beat one
+    skinny GEMM.
+    """
     k = W.shape[1]
     if k > 4:
-        return X.T @ W
-    out = np.empty((X.shape[1], k))
+        return XT @ W
+    out = np.empty((XT.shape[0], k))
     for j in range(k):
-        out[:, j] = X.T @ W[:, j]
+        out[:, j] = XT @ W[:, j]
     return out
 
 
@@ -370,6 +374,7 @@ _DECISION_MARGIN = 1e-9
 
 def _w_step(
     X: np.ndarray,
+    XT: np.ndarray,
     d: np.ndarray,
     W: np.ndarray,
     H: np.ndarray,
@@ -383,12 +388,12 @@ def _w_step(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], np.ndarray, np.ndarray | None]:
     """Damped multiplicative W step with backtracking.
 
-    ``lp`` is X^T W beta at the incoming point, ``surv0`` the survival parts of the loss there
-    (:func:`_surv` of ``lp, beta, sd_z``) and ``pen_w0`` its W penalty ``||W||^2 / (2pk)``,
-    both as the caller computed them at that point. Returns the new (W, H, beta), the loss parts
-    at the new point (with the incoming sdZ), its linear predictor and its scores X^T W
-    (None if no trial was accepted). As in the package, the accepted step rescales W, H and
-    beta but not the stored sdZ.
+    ``XT`` is a C-contiguous copy of ``X.T``. ``lp`` is X^T W beta at the incoming point,
+    ``surv0`` the survival parts of the loss there (:func:`_surv` of ``lp, beta, sd_z``) and
+    ``pen_w0`` its W penalty ``||W||^2 / (2pk)``, both as the caller computed them at that
+    point. Returns the new (W, H, beta), the loss parts at the new point (with the incoming
+    sdZ), its linear predictor and its scores X^T W (None if no trial was accepted). As in the
+    package, the accepted step rescales W, H and beta but not the stored sdZ.
     """
     p, n = X.shape
     k = W.shape[1]
@@ -434,7 +439,7 @@ def _w_step(
         h_new = H * cn[:, None]
         beta_new = beta * cn
         sd_new = sd_z / cn
-        z_new = _xtw(X, w_new)
+        z_new = _xtw(XT, w_new)
         lp_new = z_new @ beta_new
         # W_new H_new = W_trial H: the NMF term needs no new p x n product.
         nmf_new = _nmf_fast(X, xsq, w_trial, w_trial @ HHt, XHt, H)
@@ -783,6 +788,7 @@ def _fit(
     inverse = np.empty(n, dtype=np.intp)
     inverse[order] = np.arange(n)
     Xs = np.ascontiguousarray(X[:, order])
+    XsT = np.ascontiguousarray(Xs.T)  # for X^T W, the product taken most often
     d = e[order]
     H = np.ascontiguousarray(H0[:, order])
     beta = b0.copy()
@@ -798,7 +804,7 @@ def _fit(
     trace: dict[str, list[float]] = {key: [] for key in _LOSS_KEYS}
     xsq = float(np.dot(Xs.ravel(), Xs.ravel()))
     lp = Xs.T @ (W @ beta)  # linear predictor of the current (W, beta), sorted order
-    xtw = _xtw(Xs, W)  # scores X^T W of the current W, sorted order
+    xtw = _xtw(XsT, W)  # scores X^T W of the current W, sorted order
     # Loss parts at the current point that the W step would otherwise recompute.
     surv = _surv(lp, d, beta, sd_z, hp)
     pen_w = _total(W * W) / (2.0 * p * k)
@@ -809,7 +815,9 @@ def _fit(
     while rel_change > tol and it < max_iter:
         loss_prev = loss
         H = _h_step(xtw, W, H, hp.lambda_h)
-        W, H, beta, parts, lp, Z = _w_step(Xs, d, W, H, beta, sd_z, lp, surv, pen_w, xsq, hp)
+        W, H, beta, parts, lp, Z = _w_step(
+            Xs, XsT, d, W, H, beta, sd_z, lp, surv, pen_w, xsq, hp
+        )
         pen_w = parts["penalty_W"]
         if Z is not None:  # a trial was accepted; otherwise W, and so xtw, are unchanged
             xtw = Z
