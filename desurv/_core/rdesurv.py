@@ -423,7 +423,7 @@ def _w_step(
         denom = denom + (hp.lambda_w / (float(p) * k)) * W
     if alpha > 0.0:
         grad_nmf = c * (WHHt - XHt)
-        grad_cox = (2.0 * alpha / hp.n_event) * np.outer(Xg, beta)
+        grad_cox = (2.0 * alpha / hp.n_event) * (Xg[:, None] * beta)  # np.outer's product
         gn = _fro(grad_nmf) + 1e-12
         gc = _fro(grad_cox) + 1e-12
         num = num + (alpha * min(gn / gc, COX_RATIO_CAP)) * grad_cox
@@ -515,6 +515,7 @@ def _cd_cox(
     cumsum = np.add.accumulate
     sqrt = math.sqrt
     top = float(dot(bl, zsT).max())
+    top_finite = math.isfinite(top)
     coef[kk] = -top
     for _ in range(max_sweeps):
         # S0 = s * exp(top) with s the suffix sums of exp(eta - top). Any shift gives the same
@@ -527,12 +528,13 @@ def _cd_cox(
         in_range = s[0] < 1e300 and s[-1] > 1e-290
         if not in_range:
             top = float(dot(bl, zsT).max())
+            top_finite = math.isfinite(top)
             coef[kk] = -top
             dot(coef, zs1T, ex)
             exp(ex, ex)
             cumsum(ex_rev, 0, None, s_rev)
             in_range = s[0] < 1e300 and s[-1] > 1e-290
-        if in_range and math.isfinite(top):
+        if in_range and top_finite:
             # w = exp(eta) * cumsum(d / S0) with S0 = s * exp(top): the shifts cancel.
             divide(d, s, w)
             cumsum(w, 0, None, w)
