@@ -56,7 +56,8 @@ Differences from the R package (all deliberate)
   same seed gives different starts than in R. Fits from *given* starting values are identical.
 - Floating point: the order of operations follows the package, but sums may be accumulated in
   a different order than Armadillo/BLAS do; results agree to about 1e-12 relative, not bit for
-  bit.
+  bit. Fits whose beta step oscillates without converging amplify such rounding differences
+  (``docs/r_desurv_variant.md``, "Numerical agreement").
 """
 
 from __future__ import annotations
