@@ -225,10 +225,10 @@ def _xtw(XT: np.ndarray, W: np.ndarray) -> np.ndarray:
     k = W.shape[1]
     if k > 4:
         return XT @ W
-    out = np.empty((XT.shape[0], k))
+    out = np.empty((k, XT.shape[0]))
     for j in range(k):
-        out[:, j] = XT @ W[:, j]
-    return out
+        np.dot(XT, W[:, j], out[j])
+    return out.T  # Fortran order, as the W step keeps its p x k arrays
 
 
 def _total(a: np.ndarray) -> float:
@@ -389,7 +389,8 @@ def _w_step(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], np.ndarray, np.ndarray | None]:
     """Damped multiplicative W step with backtracking.
 
-    ``XT`` is a C-contiguous copy of ``X.T``. ``lp`` is X^T W beta at the incoming point,
+    ``XT`` is a C-contiguous copy of ``X.T``; W is in Fortran order (and so is the returned
+    W). ``lp`` is X^T W beta at the incoming point,
     ``surv0`` the survival parts of the loss there (:func:`_surv` of ``lp, beta, sd_z``) and
     ``pen_w0`` its W penalty ``||W||^2 / (2pk)``, both as the caller computed them at that
     point. Returns the new (W, H, beta), the loss parts at the new point (with the incoming
@@ -400,18 +401,21 @@ def _w_step(
     k = W.shape[1]
     alpha = hp.alpha
     HHt = H @ H.T
+    # The p x k arrays are kept in Fortran order (columns contiguous, like W): numpy's
+    # elementwise and per-column operations on p x k arrays with few columns are slow in C
+    # order. A matrix product gives C order, so A @ B is written (B^T @ A^T)^T.
     if alpha > 0.0:
         # One pass over X for both X H^T and X g (g at the incoming point).
         g, _ = _cox_grad(lp, d, surv0.log_s0)
-        rhs = np.empty((n, k + 1))
-        rhs[:, :k] = H.T
-        rhs[:, k] = g
-        prod = X @ rhs
-        XHt = prod[:, :k]
-        Xg = prod[:, k]
+        rhs_t = np.empty((k + 1, n))
+        rhs_t[:k] = H
+        rhs_t[k] = g
+        prod_t = rhs_t @ XT  # (X [H^T, g])^T
+        XHt = prod_t[:k].T
+        Xg = prod_t[k]
     else:
-        XHt = X @ H.T
-    WHHt = W @ HHt
+        XHt = (H @ XT).T
+    WHHt = (HHt.T @ W.T).T
     pen_h0 = _total(H * H) / (2.0 * n * k)
     parts0 = _assemble(_nmf_fast(X, xsq, W, WHHt, XHt, H), pen_w0, pen_h0, surv0, hp)
     loss0 = parts0["loss"]
@@ -424,7 +428,7 @@ def _w_step(
         denom = denom + (hp.lambda_w / (float(p) * k)) * W
     if alpha > 0.0:
         grad_nmf = c * (WHHt - XHt)
-        grad_cox = (2.0 * alpha / hp.n_event) * (Xg[:, None] * beta)  # np.outer's product
+        grad_cox = (2.0 * alpha / hp.n_event) * (beta[:, None] * Xg).T  # outer(Xg, beta)
         gn = _fro(grad_nmf) + 1e-12
         gc = _fro(grad_cox) + 1e-12
         num = num + (alpha * min(gn / gc, COX_RATIO_CAP)) * grad_cox
@@ -443,7 +447,7 @@ def _w_step(
         z_new = _xtw(XT, w_new)
         lp_new = z_new @ beta_new
         # W_new H_new = W_trial H: the NMF term needs no new p x n product.
-        nmf_new = _nmf_fast(X, xsq, w_trial, w_trial @ HHt, XHt, H)
+        nmf_new = _nmf_fast(X, xsq, w_trial, (HHt.T @ w_trial.T).T, XHt, H)
         parts = _combine(
             nmf_new,
             _total(w_new * w_new) / (2.0 * p * k),
@@ -799,7 +803,7 @@ def _fit(
 
     cn = np.sqrt(np.sum(W0 * W0, axis=0))
     cn[cn < 1e-12] = 1.0
-    W = W0 / cn
+    W = np.asfortranarray(W0 / cn)  # columns contiguous: see _w_step
     H = H * cn[:, None]
     Z = Xs.T @ W
     mean_z = Z.mean(axis=0)
@@ -851,7 +855,7 @@ def _fit(
     final = _loss(Xs, d, W, H, beta, sd_z, hp)
 
     return RDesurvResult(
-        W=W,
+        W=np.ascontiguousarray(W),
         H=np.ascontiguousarray(H[:, inverse]),
         beta=beta,
         mean_z=mean_z,
