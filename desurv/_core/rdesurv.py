@@ -512,8 +512,11 @@ def _cd_cox(
     ex_rev = ex[::-1]
     s_rev = s[::-1]
     # Local names for the numpy functions of the loop (up to MAX_SWEEPS_FINAL sweeps); their
-    # outputs are passed positionally, which numpy parses faster than ``out=``.
+    # outputs are passed positionally, which numpy parses faster than ``out=``. The bound
+    # ``ndarray.dot`` methods skip the dispatch layer of ``np.dot``.
     dot = np.dot
+    eta_into = coef.dot  # eta_into(zs1T, ex): ex = coef . zs1T
+    sums = both.dot  # sums(w): the 2k' sums over samples
     exp = np.exp
     divide = np.divide
     multiply = np.multiply
@@ -527,7 +530,7 @@ def _cd_cox(
         # S0; it is renewed only when the sums would overflow or underflow (s[0] is the
         # largest suffix sum, s[-1] the smallest).
         coef[:kk] = bl
-        dot(coef, zs1T, ex)
+        eta_into(zs1T, ex)
         exp(ex, ex)
         cumsum(ex_rev, 0, None, s_rev)
         in_range = s[0] < 1e300 and s[-1] > 1e-290
@@ -535,7 +538,7 @@ def _cd_cox(
             top = float(dot(bl, zsT).max())
             top_finite = math.isfinite(top)
             coef[kk] = -top
-            dot(coef, zs1T, ex)
+            eta_into(zs1T, ex)
             exp(ex, ex)
             cumsum(ex_rev, 0, None, s_rev)
             in_range = s[0] < 1e300 and s[-1] > 1e-290
@@ -546,7 +549,7 @@ def _cd_cox(
             multiply(ex, w, w)
         else:
             w = _cox_grad(dot(bl, zsT), d)[1]
-        prod = dot(both, w).tolist()
+        prod = sums(w).tolist()
         max_change = 0.0
         for j, (pv, pz, zdj, bj_old) in enumerate(zip(prod, prod[kk:], zd, bl)):
             v = pv / ne
