@@ -551,7 +551,8 @@ def _cd_cox(
             w = _cox_grad(dot(bl, zsT), d)[1]
         prod = sums(w).tolist()
         max_change = 0.0
-        for j, (pv, pz, zdj, bj_old) in enumerate(zip(prod, prod[kk:], zd, bl)):
+        b_new: list[float] = []
+        for pv, pz, zdj, bj_old in zip(prod, prod[kk:], zd, bl):
             v = pv / ne
             if v < 1e-12:
                 v = 1e-12
@@ -564,11 +565,12 @@ def _cd_cox(
                 bj = 0.0
             else:  # NaN stays NaN, so that a diverging fit is detected
                 bj = u
+            b_new.append(bj)
             if bj != bj_old:
-                bl[j] = bj
                 change = abs(bj - bj_old) * sqrt(v)
                 if change > max_change:
                     max_change = change
+        bl = b_new
         if max_change < EPS_BETA:
             break
     return np.asarray(bl)
