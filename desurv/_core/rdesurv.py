@@ -219,8 +219,8 @@ class _Hyper:
 def _xtw(XT: np.ndarray, W: np.ndarray) -> np.ndarray:
     """X^T W (n x k) from ``XT``, a C-contiguous copy of X^T (n x p).
 
-    For a few columns, k matrix-vector products (each a dot product per row of XT) beat one
-    skinny GEMM.
+    For a few columns (k <= 4), k matrix-vector products (each a dot product per row of XT)
+    beat one skinny GEMM; the result is then in Fortran order, otherwise in C order.
     """
     k = W.shape[1]
     if k > 4:
@@ -390,12 +390,12 @@ def _w_step(
     """Damped multiplicative W step with backtracking.
 
     ``XT`` is a C-contiguous copy of ``X.T``; W is in Fortran order (and so is the returned
-    W). ``lp`` is X^T W beta at the incoming point,
-    ``surv0`` the survival parts of the loss there (:func:`_surv` of ``lp, beta, sd_z``) and
-    ``pen_w0`` its W penalty ``||W||^2 / (2pk)``, both as the caller computed them at that
-    point. Returns the new (W, H, beta), the loss parts at the new point (with the incoming
-    sdZ), its linear predictor and its scores X^T W (None if no trial was accepted). As in the
-    package, the accepted step rescales W, H and beta but not the stored sdZ.
+    W). ``lp`` is X^T W beta at the incoming point, ``surv0`` the survival parts of the loss
+    there (:func:`_surv` of ``lp, beta, sd_z``) and ``pen_w0`` its W penalty
+    ``||W||^2 / (2pk)``, both as the caller computed them at that point. Returns the new
+    (W, H, beta), the loss parts at the new point (with the incoming sdZ), its linear
+    predictor and its scores X^T W (None if no trial was accepted). As in the package, the
+    accepted step rescales W, H and beta but not the stored sdZ.
     """
     p, n = X.shape
     k = W.shape[1]
