@@ -56,7 +56,8 @@ Differences from the R package (all deliberate)
   same seed gives different starts than in R. Fits from *given* starting values are identical.
 - Floating point: the order of operations follows the package, but sums may be accumulated in
   a different order than Armadillo/BLAS do; results agree to about 1e-12 relative, not bit for
-  bit.
+  bit. Fits whose beta step oscillates without converging amplify such rounding differences
+  (``docs/r_desurv_variant.md``, "Numerical agreement").
 """
 
 from __future__ import annotations
@@ -176,14 +177,26 @@ def _log_s0(eta: np.ndarray) -> np.ndarray:
     return np.log(r) + m
 
 
-def _cox_loglik(eta: np.ndarray, d: np.ndarray) -> float:
-    """Partial log-likelihood with the package's risk sets (suffixes of the time order)."""
-    return float(np.dot(d, eta - _log_s0(eta)))
+def _cox_loglik(eta: np.ndarray, d: np.ndarray, log_s0: np.ndarray | None = None) -> float:
+    """Partial log-likelihood with the package's risk sets (suffixes of the time order).
+
+    ``log_s0``, if given, is ``_log_s0(eta)`` computed before.
+    """
+    if log_s0 is None:
+        log_s0 = _log_s0(eta)
+    return float(np.dot(d, eta - log_s0))
 
 
-def _cox_grad(eta: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Score ``g = d - exp(eta) * h`` and weight ``w = exp(eta) * h`` w.r.t. eta."""
-    h = np.add.accumulate(d * np.exp(-_log_s0(eta)))
+def _cox_grad(
+    eta: np.ndarray, d: np.ndarray, log_s0: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score ``g = d - exp(eta) * h`` and weight ``w = exp(eta) * h`` w.r.t. eta.
+
+    ``log_s0``, if given, is ``_log_s0(eta)`` computed before.
+    """
+    if log_s0 is None:
+        log_s0 = _log_s0(eta)
+    h = np.add.accumulate(d * np.exp(-log_s0))
     w = np.exp(eta) * h
     return d - w, w
 
@@ -203,20 +216,56 @@ class _Hyper:
     n_event: int
 
 
-def _xtw(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """X^T W (n x k). For a few columns, k matrix-vector products beat one skinny GEMM."""
+def _xtw(XT: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """X^T W (n x k) from ``XT``, a C-contiguous copy of X^T (n x p).
+
+    For a few columns (k <= 4), k matrix-vector products (each a dot product per row of XT)
+    beat one skinny GEMM; the result is then in Fortran order, otherwise in C order.
+    """
     k = W.shape[1]
     if k > 4:
-        return X.T @ W
-    out = np.empty((X.shape[1], k))
+        return XT @ W
+    out = np.empty((k, XT.shape[0]))
     for j in range(k):
-        out[:, j] = X.T @ W[:, j]
-    return out
+        np.dot(XT, W[:, j], out[j])
+    return out.T  # Fortran order, as the W step keeps its p x k arrays
+
+
+def _total(a: np.ndarray) -> float:
+    """``float(np.sum(a))`` (the same reduction) without the wrapper of ``np.sum``."""
+    return float(np.add.reduce(a, axis=None))
+
+
+def _fro(a: np.ndarray) -> float:
+    """``float(np.linalg.norm(a))`` for a real array (the same operations, no checks)."""
+    v = a.ravel(order="K")
+    return math.sqrt(float(v.dot(v)))
 
 
 def _penalty_beta(beta: np.ndarray, sd_z: np.ndarray, nu: float) -> float:
     bs = beta * sd_z
-    return (1.0 - nu) * float(np.sum(bs * bs)) / 2.0 + nu * float(np.sum(np.abs(bs)))
+    return (1.0 - nu) * _total(bs * bs) / 2.0 + nu * _total(np.abs(bs))
+
+
+@dataclass
+class _Surv:
+    """The parts of the loss that depend on (lp, beta, sdZ) only, and log S0 of lp."""
+
+    surv_loss: float
+    penalty_beta: float
+    log_s0: np.ndarray
+
+
+def _surv(
+    lp: np.ndarray, d: np.ndarray, beta: np.ndarray, sd_z: np.ndarray, hp: _Hyper
+) -> _Surv:
+    """``2 loglik(lp) / n_e``, the elastic net of ``beta * sd_z`` and ``log S0`` of ``lp``."""
+    log_s0 = _log_s0(lp)
+    return _Surv(
+        surv_loss=_cox_loglik(lp, d, log_s0) * 2.0 / hp.n_event,
+        penalty_beta=_penalty_beta(beta, sd_z, hp.l1_ratio),
+        log_s0=log_s0,
+    )
 
 
 def _combine(
@@ -230,8 +279,15 @@ def _combine(
     hp: _Hyper,
 ) -> dict[str, float]:
     """The package's loss from its parts; ``lp`` = X^T W beta (sorted order)."""
-    penalty_beta = _penalty_beta(beta, sd_z, hp.l1_ratio)
-    surv_loss = _cox_loglik(lp, d) * 2.0 / hp.n_event
+    return _assemble(nmf_loss, penalty_w, penalty_h, _surv(lp, d, beta, sd_z, hp), hp)
+
+
+def _assemble(
+    nmf_loss: float, penalty_w: float, penalty_h: float, sv: _Surv, hp: _Hyper
+) -> dict[str, float]:
+    """The package's loss from its NMF parts and its survival parts ``sv``."""
+    surv_loss = sv.surv_loss
+    penalty_beta = sv.penalty_beta
     loss = (
         (1.0 - hp.alpha) * (nmf_loss + hp.lambda_h * penalty_h)
         - hp.alpha * (surv_loss - hp.lambda_ * penalty_beta)
@@ -267,7 +323,7 @@ def _nmf_fast(
     Falls back to the residual when cancellation would cost more than ~1e-12 relative.
     """
     p, n = X.shape
-    val = xsq - 2.0 * float(np.sum(W * XHt)) + float(np.sum(W * WHHt))
+    val = xsq - 2.0 * _total(W * XHt) + _total(W * WHHt)
     if val * _GRAM_MAX_RATIO > xsq:
         return val / (2.0 * n * p)
     return _nmf_exact(X, W, H)
@@ -287,8 +343,8 @@ def _loss(
     k = W.shape[1]
     return _combine(
         _nmf_exact(X, W, H),
-        float(np.sum(W * W)) / (2.0 * p * k),
-        float(np.sum(H * H)) / (2.0 * n * k),
+        _total(W * W) / (2.0 * p * k),
+        _total(H * H) / (2.0 * n * k),
         X.T @ (W @ beta),
         d,
         beta,
@@ -297,12 +353,17 @@ def _loss(
     )
 
 
-def _h_step(X: np.ndarray, W: np.ndarray, H: np.ndarray, lambda_h: float) -> np.ndarray:
-    """Multiplicative H update with the ridge ``lambda_h * p / k``; entries floored at EPS."""
-    p = X.shape[0]
-    k = W.shape[1]
-    num = _xtw(X, W).T
-    denom = (W.T @ W) @ H + (lambda_h * p / k) * H
+def _h_step(xtw: np.ndarray, W: np.ndarray, H: np.ndarray, lambda_h: float) -> np.ndarray:
+    """Multiplicative H update with the ridge ``lambda_h * p / k``; entries floored at EPS.
+
+    ``xtw`` is X^T W (n x k) of the current W, as :func:`_xtw` computes it: the W step
+    already formed it for its accepted trial, so the H step needs no pass over X.
+    """
+    p, k = W.shape
+    num = xtw.T
+    denom = (W.T @ W) @ H
+    if lambda_h != 0.0:  # a zero ridge adds exact zeros
+        denom = denom + (lambda_h * p / k) * H
     H = H * num / (denom + EPS)
     return np.maximum(H, EPS)
 
@@ -314,72 +375,83 @@ _DECISION_MARGIN = 1e-9
 
 def _w_step(
     X: np.ndarray,
+    XT: np.ndarray,
     d: np.ndarray,
     W: np.ndarray,
     H: np.ndarray,
     beta: np.ndarray,
     sd_z: np.ndarray,
     lp: np.ndarray,
+    surv0: _Surv,
+    pen_w0: float,
     xsq: float,
     hp: _Hyper,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], np.ndarray, np.ndarray | None]:
     """Damped multiplicative W step with backtracking.
 
-    ``lp`` is X^T W beta at the incoming point. Returns the new (W, H, beta), the loss parts
-    at the new point (with the incoming sdZ), its linear predictor and its scores X^T W
-    (None if no trial was accepted). As in the package, the accepted step rescales W, H and
-    beta but not the stored sdZ.
+    ``XT`` is a C-contiguous copy of ``X.T``; W is in Fortran order (and so is the returned
+    W). ``lp`` is X^T W beta at the incoming point, ``surv0`` the survival parts of the loss
+    there (:func:`_surv` of ``lp, beta, sd_z``) and ``pen_w0`` its W penalty
+    ``||W||^2 / (2pk)``, both as the caller computed them at that point. Returns the new
+    (W, H, beta), the loss parts at the new point (with the incoming sdZ), its linear
+    predictor and its scores X^T W (None if no trial was accepted). As in the package, the
+    accepted step rescales W, H and beta but not the stored sdZ.
     """
     p, n = X.shape
     k = W.shape[1]
     alpha = hp.alpha
     HHt = H @ H.T
+    # The p x k arrays are kept in Fortran order (columns contiguous, like W): numpy's
+    # elementwise and per-column operations on p x k arrays with few columns are slow in C
+    # order. A matrix product gives C order, so A @ B is written (B^T @ A^T)^T.
     if alpha > 0.0:
         # One pass over X for both X H^T and X g (g at the incoming point).
-        g, _ = _cox_grad(lp, d)
-        rhs = np.empty((n, k + 1))
-        rhs[:, :k] = H.T
-        rhs[:, k] = g
-        prod = X @ rhs
-        XHt = prod[:, :k]
-        Xg = prod[:, k]
+        g, _ = _cox_grad(lp, d, surv0.log_s0)
+        rhs_t = np.empty((k + 1, n))
+        rhs_t[:k] = H
+        rhs_t[k] = g
+        prod_t = rhs_t @ XT  # (X [H^T, g])^T
+        XHt = prod_t[:k].T
+        Xg = prod_t[k]
     else:
-        XHt = X @ H.T
-    WHHt = W @ HHt
-    pen_h0 = float(np.sum(H * H)) / (2.0 * n * k)
-    pen_w0 = float(np.sum(W * W)) / (2.0 * p * k)
-    parts0 = _combine(_nmf_fast(X, xsq, W, WHHt, XHt, H), pen_w0, pen_h0, lp, d, beta, sd_z, hp)
+        XHt = (H @ XT).T
+    WHHt = (HHt.T @ W.T).T
+    pen_h0 = _total(H * H) / (2.0 * n * k)
+    parts0 = _assemble(_nmf_fast(X, xsq, W, WHHt, XHt, H), pen_w0, pen_h0, surv0, hp)
     loss0 = parts0["loss"]
     scale = abs(loss0) + (1.0 - alpha) * xsq / (2.0 * n * p)
 
     c = (1.0 - alpha) / (n * p)
     num = c * XHt
-    denom = c * WHHt + (hp.lambda_w / (float(p) * k)) * W
+    denom = c * WHHt
+    if hp.lambda_w != 0.0:  # a zero ridge adds exact zeros
+        denom = denom + (hp.lambda_w / (float(p) * k)) * W
     if alpha > 0.0:
         grad_nmf = c * (WHHt - XHt)
-        grad_cox = (2.0 * alpha / hp.n_event) * np.outer(Xg, beta)
-        gn = float(np.linalg.norm(grad_nmf)) + 1e-12
-        gc = float(np.linalg.norm(grad_cox)) + 1e-12
+        grad_cox = (2.0 * alpha / hp.n_event) * (beta[:, None] * Xg).T  # outer(Xg, beta)
+        gn = _fro(grad_nmf) + 1e-12
+        gc = _fro(grad_cox) + 1e-12
         num = num + (alpha * min(gn / gc, COX_RATIO_CAP)) * grad_cox
     ratio = num / (denom + EPS)
 
     theta = THETA_INIT
     for _ in range(MAX_BACKTRACKS + 1):
         w_trial = np.maximum(W * ((1.0 - theta) + theta * ratio), EPS)
-        cn = np.sqrt(np.sum(w_trial * w_trial, axis=0))
-        cn[cn < EPS] = 1.0
+        cn = np.sqrt(np.add.reduce(w_trial * w_trial, axis=0))
+        if cn.min() < EPS:  # hardly ever: the entries of w_trial are >= EPS
+            cn[cn < EPS] = 1.0
         w_new = w_trial / cn
         h_new = H * cn[:, None]
         beta_new = beta * cn
         sd_new = sd_z / cn
-        z_new = _xtw(X, w_new)
+        z_new = _xtw(XT, w_new)
         lp_new = z_new @ beta_new
         # W_new H_new = W_trial H: the NMF term needs no new p x n product.
-        nmf_new = _nmf_fast(X, xsq, w_trial, w_trial @ HHt, XHt, H)
+        nmf_new = _nmf_fast(X, xsq, w_trial, (HHt.T @ w_trial.T).T, XHt, H)
         parts = _combine(
             nmf_new,
-            float(np.sum(w_new * w_new)) / (2.0 * p * k),
-            float(np.sum(h_new * h_new)) / (2.0 * n * k),
+            _total(w_new * w_new) / (2.0 * p * k),
+            _total(h_new * h_new) / (2.0 * n * k),
             lp_new,
             d,
             beta_new,
@@ -410,8 +482,14 @@ def _cd_cox(
     Each sweep computes g and w once at the current eta and keeps them fixed while every
     coordinate is updated in turn; the update of b_j uses only b_j itself, g and w:
     v = max(sum_i w_i z_ij^2 / n_e, 1e-12), u = sum_i g_i z_ij / n_e + v b_j,
-    b_j <- S(u, lambda l1_ratio) / (v + lambda (1 - l1_ratio)). eta is then moved by the
-    changes. Stops when max_j sqrt(v_j) |change of b_j| < EPS_BETA.
+    b_j <- S(u, lambda l1_ratio) / (v + lambda (1 - l1_ratio)). Stops when
+    max_j sqrt(v_j) |change of b_j| < EPS_BETA.
+
+    A sweep is a fixed handful of numpy calls on length-n arrays (into preallocated buffers):
+    eta - top = [b, -top] . [zs^T; 1] is formed afresh from b in one product, then exp, two
+    cumulative sums and one product for the 2k' sums over samples; the k' coordinate updates
+    run on Python floats, which for the few factors of DeSurv is cheaper than numpy operations
+    on length-k' arrays.
     """
     ne = float(hp.n_event)
     l1 = hp.lambda_ * hp.l1_ratio
@@ -421,45 +499,64 @@ def _cd_cox(
     # Rows: z_j^2 (for sum_i w_i z_ij^2) and z_j (for sum_i w_i z_ij); with g = d - w,
     # sum_i g_i z_ij = sum_i d_i z_ij - sum_i w_i z_ij.
     both = np.concatenate([zsT * zsT, zsT])
-    zd = (zsT @ d).tolist()
-    bl = [float(x) for x in b]
-    eta = zs @ b
-    n = eta.shape[0]
+    zd = np.dot(zsT, d).tolist()
+    bl = b.tolist()
+    n = zs.shape[0]
+    # eta - top = coef @ zs1T with coef = [b, -top].
+    zs1T = np.ones((kk + 1, n))
+    zs1T[:kk] = zsT
+    coef = np.empty(kk + 1)
     ex = np.empty(n)
     s = np.empty(n)
     w = np.empty(n)
+    ex_rev = ex[::-1]
     s_rev = s[::-1]
-    idx = range(kk)
-    top = float(eta.max())
+    # Local names for the numpy functions of the loop (up to MAX_SWEEPS_FINAL sweeps); their
+    # outputs are passed positionally, which numpy parses faster than ``out=``. The bound
+    # ``ndarray.dot`` methods skip the dispatch layer of ``np.dot``.
+    dot = np.dot
+    eta_into = coef.dot  # eta_into(zs1T, ex): ex = coef . zs1T
+    sums = both.dot  # sums(w): the 2k' sums over samples
+    exp = np.exp
+    divide = np.divide
+    multiply = np.multiply
+    cumsum = np.add.accumulate
+    sqrt = math.sqrt
+    top = float(dot(bl, zsT).max())
+    top_finite = math.isfinite(top)
+    coef[kk] = -top
     for _ in range(max_sweeps):
         # S0 = s * exp(top) with s the suffix sums of exp(eta - top). Any shift gives the same
         # S0; it is renewed only when the sums would overflow or underflow (s[0] is the
         # largest suffix sum, s[-1] the smallest).
-        np.subtract(eta, top, out=ex)
-        np.exp(ex, out=ex)
-        np.add.accumulate(ex[::-1], out=s_rev)
-        if not (s[0] < 1e300 and s[-1] > 1e-290):
-            top = float(eta.max())
-            np.subtract(eta, top, out=ex)
-            np.exp(ex, out=ex)
-            np.add.accumulate(ex[::-1], out=s_rev)
-        if math.isfinite(top) and s[0] < 1e300 and s[-1] > 1e-290:
+        coef[:kk] = bl
+        eta_into(zs1T, ex)
+        exp(ex, ex)
+        cumsum(ex_rev, 0, None, s_rev)
+        in_range = s[0] < 1e300 and s[-1] > 1e-290
+        if not in_range:
+            top = float(dot(bl, zsT).max())
+            top_finite = math.isfinite(top)
+            coef[kk] = -top
+            eta_into(zs1T, ex)
+            exp(ex, ex)
+            cumsum(ex_rev, 0, None, s_rev)
+            in_range = s[0] < 1e300 and s[-1] > 1e-290
+        if in_range and top_finite:
             # w = exp(eta) * cumsum(d / S0) with S0 = s * exp(top): the shifts cancel.
-            np.divide(d, s, out=w)
-            np.add.accumulate(w, out=w)
-            np.multiply(ex, w, out=w)
+            divide(d, s, w)
+            cumsum(w, 0, None, w)
+            multiply(ex, w, w)
         else:
-            w = _cox_grad(eta, d)[1]
-        prod = (both @ w).tolist()
+            w = _cox_grad(dot(bl, zsT), d)[1]
+        prod = sums(w).tolist()
         max_change = 0.0
-        shifts = [0.0] * kk
-        moved = False
-        for j in idx:
-            v = prod[j] / ne
+        b_new: list[float] = []
+        for pv, pz, zdj, bj_old in zip(prod, prod[kk:], zd, bl):
+            v = pv / ne
             if v < 1e-12:
                 v = 1e-12
-            bj_old = bl[j]
-            u = (zd[j] - prod[kk + j]) / ne + v * bj_old
+            u = (zdj - pz) / ne + v * bj_old
             if u > l1:
                 bj = (u - l1) / (v + l2)
             elif u < -l1:
@@ -468,16 +565,12 @@ def _cd_cox(
                 bj = 0.0
             else:  # NaN stays NaN, so that a diverging fit is detected
                 bj = u
+            b_new.append(bj)
             if bj != bj_old:
-                shift = bj - bj_old
-                bl[j] = bj
-                shifts[j] = shift
-                moved = True
-                change = abs(shift) * math.sqrt(v)
+                change = abs(bj - bj_old) * sqrt(v)
                 if change > max_change:
                     max_change = change
-        if moved:
-            eta += np.array(shifts) @ zsT
+        bl = b_new
         if max_change < EPS_BETA:
             break
     return np.asarray(bl)
@@ -497,12 +590,16 @@ def _beta_step(
     non-finite result the incoming beta is returned with ``finite=False`` (meanZ and sdZ are
     the new ones, as in the package).
     """
-    mean_z = Z.mean(axis=0)
-    sd_z = Z.std(axis=0, ddof=1)
+    # Z.mean(axis=0) and Z.std(axis=0, ddof=1), the same operations numpy does, keeping the
+    # deviations for the standardised scores.
+    n = Z.shape[0]
+    mean_z = np.add.reduce(Z, axis=0) / n
+    dev = Z - mean_z
+    sd_z = np.sqrt(np.add.reduce(np.square(dev), axis=0) / (n - 1))
     keep = sd_z > 1e-12
     if not keep.any():
         return np.zeros(Z.shape[1]), mean_z, sd_z, True
-    zs = (Z[:, keep] - mean_z[keep]) / sd_z[keep]
+    zs = dev / sd_z if keep.all() else dev[:, keep] / sd_z[keep]
     b = _cd_cox(zs, d, beta[keep], hp, max_sweeps)
     out = np.zeros(Z.shape[1])
     out[keep] = b / sd_z[keep]
@@ -697,19 +794,21 @@ def _fit(
     tol: float,
 ) -> RDesurvResult:
     """The package's fit loop on validated inputs (X genes x samples, input order)."""
-    n = X.shape[1]
+    p, n = X.shape
+    k = W0.shape[1]
     # Sort once by time (stable: ties keep input order), as the package does (unstably).
     order = np.argsort(t, kind="stable")
     inverse = np.empty(n, dtype=np.intp)
     inverse[order] = np.arange(n)
     Xs = np.ascontiguousarray(X[:, order])
+    XsT = np.ascontiguousarray(Xs.T)  # for X^T W, the product taken most often
     d = e[order]
     H = np.ascontiguousarray(H0[:, order])
     beta = b0.copy()
 
     cn = np.sqrt(np.sum(W0 * W0, axis=0))
     cn[cn < 1e-12] = 1.0
-    W = W0 / cn
+    W = np.asfortranarray(W0 / cn)  # columns contiguous: see _w_step
     H = H * cn[:, None]
     Z = Xs.T @ W
     mean_z = Z.mean(axis=0)
@@ -718,28 +817,34 @@ def _fit(
     trace: dict[str, list[float]] = {key: [] for key in _LOSS_KEYS}
     xsq = float(np.dot(Xs.ravel(), Xs.ravel()))
     lp = Xs.T @ (W @ beta)  # linear predictor of the current (W, beta), sorted order
+    xtw = _xtw(XsT, W)  # scores X^T W of the current W, sorted order
+    # Loss parts at the current point that the W step would otherwise recompute.
+    surv = _surv(lp, d, beta, sd_z, hp)
+    pen_w = _total(W * W) / (2.0 * p * k)
     loss = LOSS_START
     rel_change = 1.0
     it = 0
     diverged = False
     while rel_change > tol and it < max_iter:
         loss_prev = loss
-        H = _h_step(Xs, W, H, hp.lambda_h)
-        W, H, beta, parts, lp, Z = _w_step(Xs, d, W, H, beta, sd_z, lp, xsq, hp)
+        H = _h_step(xtw, W, H, hp.lambda_h)
+        W, H, beta, parts, lp, Z = _w_step(
+            Xs, XsT, d, W, H, beta, sd_z, lp, surv, pen_w, xsq, hp
+        )
+        pen_w = parts["penalty_W"]
+        if Z is not None:  # a trial was accepted; otherwise W, and so xtw, are unchanged
+            xtw = Z
         if hp.alpha > 0.0:
-            if Z is None:
-                Z = _xtw(Xs, W)
-            beta, mean_z, sd_z, finite = _beta_step(Z, d, beta, hp, MAX_SWEEPS)
+            beta, mean_z, sd_z, finite = _beta_step(xtw, d, beta, hp, MAX_SWEEPS)
             if not finite:
                 diverged = True
                 break
-            lp = Z @ beta
+            lp = xtw @ beta
         # W and H are those of the W step: only the parts that depend on beta and on the
         # stored sdZ change (the W step evaluated its trials with sdZ / c, but the package
         # does not store that sdZ).
-        parts = _combine(
-            parts["nmf_loss"], parts["penalty_W"], parts["penalty_H"], lp, d, beta, sd_z, hp
-        )
+        surv = _surv(lp, d, beta, sd_z, hp)
+        parts = _assemble(parts["nmf_loss"], pen_w, parts["penalty_H"], surv, hp)
         if not np.isfinite(parts["loss"]):
             diverged = True
             break
@@ -755,7 +860,7 @@ def _fit(
     final = _loss(Xs, d, W, H, beta, sd_z, hp)
 
     return RDesurvResult(
-        W=W,
+        W=np.ascontiguousarray(W),
         H=np.ascontiguousarray(H[:, inverse]),
         beta=beta,
         mean_z=mean_z,
