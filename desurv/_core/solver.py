@@ -94,10 +94,37 @@ class _Problem:
         return new
 
 
+# OpenBLAS multiplies a large matrix by 3 or fewer vectors much slower than by 4 (measured
+# with 0.3.30 on x86-64: X (1000 x 500) times 3 columns 0.40-0.46 ms, times 4 columns 0.33-0.36
+# ms, 3 separate matrix-vector products 0.21 ms). Products of X with so few vectors are done as
+# matrix-vector products while X fits in cache, and padded to 4 vectors beyond that.
+_GEMV_MAX_BYTES = 8 * 2**20
+
+
+def _few_left(M: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """M X for M (m, p) with few rows."""
+    m = M.shape[0]
+    if m >= 4:
+        return M @ X
+    if X.nbytes <= _GEMV_MAX_BYTES:
+        return np.stack([M[j] @ X for j in range(m)])
+    return (np.concatenate([M, np.zeros((4 - m, M.shape[1]))]) @ X)[:m]
+
+
+def _few_right(X: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """X M for M (n, m) with few columns."""
+    m = M.shape[1]
+    if m >= 4:
+        return X @ M
+    if X.nbytes <= _GEMV_MAX_BYTES:
+        return np.stack([X @ M[:, j] for j in range(m)], axis=1)
+    return (X @ np.concatenate([M, np.zeros((M.shape[0], 4 - m))], axis=1))[:, :m]
+
+
 def _wtx(prob: _Problem, W: np.ndarray) -> np.ndarray:
     """Z^T per member: (B, k, n) = W_b^T X, one GEMM for the whole batch."""
     p, B, k = W.shape
-    return (W.reshape(p, B * k).T @ prob.X).reshape(B, k, prob.n)
+    return _few_left(W.reshape(p, B * k).T, prob.X).reshape(B, k, prob.n)
 
 
 def _masked_h(prob: _Problem, H: np.ndarray) -> np.ndarray:
@@ -106,13 +133,13 @@ def _masked_h(prob: _Problem, H: np.ndarray) -> np.ndarray:
 
 def _x_times(prob: _Problem, M: np.ndarray) -> np.ndarray:
     """X M for M (n, m): one pass over X."""
-    return prob.X @ M
+    return _few_right(prob.X, M)
 
 
 def _xht(prob: _Problem, Hm: np.ndarray) -> np.ndarray:
     """X H_b^T (H with masked-out columns zeroed) per member, in the (p, B, k) layout."""
     B, k, n = Hm.shape
-    return (prob.X @ Hm.reshape(B * k, n).T).reshape(prob.p, B, k)
+    return _few_right(prob.X, Hm.reshape(B * k, n).T).reshape(prob.p, B, k)
 
 
 def _gram(A: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
