@@ -52,14 +52,22 @@ def data(p: int, n: int, seed: int = 0):
     return np.log1p(d.X.to_numpy()), d.time.to_numpy(), d.event.to_numpy()
 
 
-def time_fit(X, t, e, k: int, repeats: int = 3, variant: str = "default") -> float:
+def time_fit(X, t, e, k: int, repeats: int = 3, variant: str = "default") -> tuple[float, DeSurv]:
+    """Median seconds of ``repeats`` fits of exactly ITERS iterations, and the last model."""
     rng = np.random.default_rng(1)
     W0 = rng.uniform(0, X.max(), (X.shape[1], k))
     H0 = rng.uniform(0, X.max(), (k, X.shape[0]))
     out = []
     for _ in range(repeats):
         model = DeSurv(
-            k, alpha=0.5, lambda_=0.1, l1_ratio=0.5, tol=0.0, max_iter=ITERS, warmup_iter=0
+            k,
+            alpha=0.5,
+            lambda_=0.1,
+            l1_ratio=0.5,
+            tol=0.0,
+            max_iter=ITERS,
+            warmup_iter=0,
+            variant=variant,
         )
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -67,7 +75,7 @@ def time_fit(X, t, e, k: int, repeats: int = 3, variant: str = "default") -> flo
             model.fit(X, t, e, W0=W0, H0=H0)
         out.append(time.perf_counter() - start)
         assert model.n_iter_ == ITERS
-    return statistics.median(out)
+    return statistics.median(out), model
 
 
 def bench_grid(quick: bool) -> None:
@@ -83,7 +91,7 @@ def bench_grid(quick: bool) -> None:
         r_ms = r_sec / ITERS * 1000
         cells = []
         for variant in ("default", "r-desurv"):
-            sec = time_fit(X, t, e, k, repeats=1 if quick else 3, variant=variant)
+            sec, _ = time_fit(X, t, e, k, repeats=1 if quick else 3, variant=variant)
             ours = sec / ITERS * 1000
             ratios[variant].append(ours / r_ms)
             cells.append((ours, ours / r_ms))
