@@ -306,7 +306,11 @@ def _assemble(
 def _nmf_exact(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
     """||X - WH||_F^2 / (2np), from the residual itself."""
     p, n = X.shape
-    r = (X - W @ H).ravel()
+    # X - WH written into WH's buffer: the same numbers, but one p x n array fewer to
+    # allocate (a fresh array's first touch costs ~6 ms at 1000 x 500 on a 2-core VM)
+    r = W @ H
+    np.subtract(X, r, out=r)
+    r = r.ravel()
     return float(np.dot(r, r)) / (2.0 * n * p)
 
 
