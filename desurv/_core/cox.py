@@ -491,8 +491,9 @@ def _gradient(
 class CoxBeta:
     """The Cox log partial likelihood of eta = z beta as a function of beta, z fixed.
 
-    Built once per beta step: the products [1, z_i, z_i z_i^T] of every sample are stacked
-    so that the risk-set moments S0, S1, S2 of any beta take one reverse cumulative sum.
+    Built once per beta step: the products [1, z_i, upper triangle of z_i z_i^T] of every
+    sample are stacked so that the risk-set moments S0, S1, S2 of any beta take one reverse
+    cumulative sum.
 
     Parameters
     ----------
@@ -511,7 +512,13 @@ class CoxBeta:
         self.ev = _events(surv, mask)
         self.dm, self.d, self.tied, self.has = self.ev.dm, self.ev.d, self.ev.tied, self.ev.has
         self.efron = ties == "efron" and surv.max_tied_events > 1
-        zz = (z[:, :, :, None] * z[:, :, None, :]).reshape(B, n, k * k)
+        # z_i z_j for i <= j only (the Hessian is symmetric): k (k + 1) / 2 columns
+        iu, ju = np.triu_indices(k)
+        tri = np.zeros((k, k), dtype=int)
+        tri[iu, ju] = np.arange(iu.size)
+        tri[ju, iu] = np.arange(iu.size)
+        self.tri = tri.ravel()  # position of (i, j) among the stored products
+        zz = z[:, :, iu] * z[:, :, ju]
         self.Y = np.concatenate([np.ones((B, n, 1)), z, zz], axis=2)
         self.dz = np.matmul(self.dm[:, None, :], z)[:, 0]  # sum of event scores (B, k)
         self.n_events = self.ev.n_events
@@ -554,7 +561,7 @@ class CoxBeta:
             mean = s1 / s0s[:, :, None]
             grad = self.dz - np.matmul(w[:, None, :], s1)[:, 0]
             hess = np.matmul((d[:, :, None] * mean).transpose(0, 2, 1), mean)
-            hess -= np.matmul(w[:, None, :], s2)[:, 0].reshape(B, k, k)
+            hess -= np.matmul(w[:, None, :], s2)[:, 0][:, self.tri].reshape(B, k, k)
             return ll, grad, hess
         gd = _group_sums((e * self.dm)[:, :, None] * self.Y, self.surv)
         s0d, s1d, s2d = gd[:, :, 0], gd[:, :, 1 : 1 + k], gd[:, :, 1 + k :]
@@ -570,7 +577,7 @@ class CoxBeta:
             s1m = (s1 - frac[:, :, None] * s1d) * w[:, :, None]
             grad -= s1m.sum(axis=1)
             s2m = np.matmul(w[:, None, :], s2 - frac[:, :, None] * s2d)[:, 0]
-            hess += np.matmul(s1m.transpose(0, 2, 1), s1m) - s2m.reshape(B, k, k)
+            hess += np.matmul(s1m.transpose(0, 2, 1), s1m) - s2m[:, self.tri].reshape(B, k, k)
         return ll, grad, hess
 
 
