@@ -3,7 +3,7 @@
 Times ``DeSurv.fit`` (default variant and variant="r-desurv") from given starting values,
 alpha 0.5, lambda 0.1, l1_ratio (nu) 0.5, lambda_w = lambda_h = 0, exactly 200 iterations
 (tol 0, no warm-up so that the Cox term is active in every iteration, as in the R runs),
-median of 3 runs (after one short warm-up fit), for
+median of 5 runs (after one short warm-up fit), for
 p in {1000, 5000}, n in {150, 500}, k in {3, 10}, and prints ms per iteration beside the R
 package's figures from ../shared/reference/r_desurv/README.md (same kind of machine, 2 cores,
 OpenBLAS). Then times a batch of 30 starts run at once against 30 single fits, and prints
@@ -92,7 +92,7 @@ def bench_grid(quick: bool) -> None:
         r_ms = r_sec / ITERS * 1000
         cells = []
         for variant in ("default", "r-desurv"):
-            sec, _ = time_fit(X, t, e, k, repeats=1 if quick else 3, variant=variant)
+            sec, _ = time_fit(X, t, e, k, repeats=1 if quick else 5, variant=variant)
             ours = sec / ITERS * 1000
             ratios[variant].append(ours / r_ms)
             cells.append((ours, ours / r_ms))
