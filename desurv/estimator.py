@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from desurv._core.cox import SurvivalData
 from desurv._core.solver import (
@@ -32,6 +33,19 @@ from desurv.metrics import concordance_index
 __all__ = ["DeSurv"]
 
 logger = logging.getLogger("desurv")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded in this process, found once (threadpoolctl scans the
+    process's shared libraries, ~6 ms, every time a controller is made)."""
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """Context manager: BLAS limited to one thread (see ``n_jobs``)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
 
 VARIANTS = ("default", "r-desurv")
 
@@ -254,7 +268,7 @@ class DeSurv(BaseEstimator):
             ties=self.ties,
         )
         if self.variant == "r-desurv":
-            with threadpool_limits(limits=1, user_api="blas"):
+            with _one_blas_thread():
                 self._fit_r_variant(Xc, t, e, starts, k, seq, hp)
         else:
             self._fit_default(Xc, surv, starts, hp, t, e, seq)
@@ -334,7 +348,7 @@ class DeSurv(BaseEstimator):
             if n_jobs <= 1 or B == 1:
                 # the products here are thin (k or B k columns): one BLAS thread is as fast
                 # when the machine is idle and far faster when it is not (threads contend)
-                with threadpool_limits(limits=1, user_api="blas"):
+                with _one_blas_thread():
                     return fit_batch(
                         Xc,
                         surv,

@@ -230,3 +230,29 @@ def test_predict_before_fit_and_wrong_genes():
         m.predict(X.drop(columns="g5"))
     with pytest.raises(ValueError, match="X has 29 genes"):
         m.predict(X.drop(columns="g5").to_numpy())
+
+
+def test_fits_run_with_one_blas_thread(monkeypatch):
+    """fit limits BLAS to one thread while it runs (twice in a row: the controller is cached)
+    and gives the threads back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import desurv.estimator as est
+
+    seen = []
+    real = est.fit_batch
+
+    def spy(*args, **kwargs):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(est, "fit_batch", spy)
+    X, t, e = make_data()
+    with threadpool_limits(limits=2, user_api="blas"):  # whatever the environment says
+        before = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+        assert 2 in before.values()
+        for _ in range(2):
+            fit_quiet(DeSurv(2, alpha=0.2, random_state=0, **FAST), X, t, e)
+        after = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+    assert len(seen) == 2 and all(s == {1} for s in seen)
+    assert after == before
