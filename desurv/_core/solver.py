@@ -375,7 +375,8 @@ def _exact_trial(prob, W, D, zt0, dtx, beta, xht, hht, hp, theta, ll_screen=None
     """
     lin = W + theta[None, :, None] * D
     Wt = np.maximum(lin, EPS)
-    rows = np.flatnonzero((lin < EPS).any(axis=(1, 2)))
+    clipped = lin.min() < EPS  # a cheap test first: usually nothing is clipped
+    rows = np.flatnonzero((lin < EPS).any(axis=(1, 2))) if clipped else np.zeros(0, dtype=int)
     if rows.size > prob.p // 4:
         zt = _wtx(prob, Wt)
     else:
