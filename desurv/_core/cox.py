@@ -154,7 +154,9 @@ def _efron_terms(
     return logsum, a, b
 
 
-def _loglik_and_parts(eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str):
+def _loglik_and_parts(
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str
+) -> tuple[np.ndarray, ...]:
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
     x = _masked_eta(eta, mask)

@@ -159,7 +159,9 @@ def _penalty_beta(beta: np.ndarray, hp: Hyper) -> np.ndarray:
     )
 
 
-def _nmf_part(prob: _Problem, W, xht, wtw, hht, hp: Hyper) -> np.ndarray:
+def _nmf_part(
+    prob: _Problem, W: np.ndarray, xht: np.ndarray, wtw: np.ndarray, hht: np.ndarray, hp: Hyper
+) -> np.ndarray:
     """(1-alpha)/(2np) ||X - W H||^2 from Gram products: ||X||^2 - 2 <W, X H^T> + <W^T W, H H^T>."""
     resid2 = prob.x_norm2 - 2 * _inner(W, xht) + np.einsum("bkj,bkj->b", wtw, hht)
     return (1 - hp.alpha) / (2 * prob.n_samples * prob.p) * np.maximum(resid2, 0.0)
@@ -365,7 +367,19 @@ class _WModel:
     fixed: np.ndarray
 
 
-def _exact_trial(prob, W, D, zt0, dtx, beta, xht, hht, hp, theta, ll_screen=None):
+def _exact_trial(
+    prob: _Problem,
+    W: np.ndarray,
+    D: np.ndarray,
+    zt0: np.ndarray,
+    dtx: np.ndarray,
+    beta: np.ndarray,
+    xht: np.ndarray,
+    hht: np.ndarray,
+    hp: Hyper,
+    theta: np.ndarray,
+    ll_screen: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """W(theta) = max(W + theta D, EPS) with W^T X, W^T W, its NMF and ridge parts and L.
 
     W(theta)^T X = W^T X + theta D^T X + (the clipping's correction)^T X, the last over the
@@ -396,7 +410,19 @@ def _exact_trial(prob, W, D, zt0, dtx, beta, xht, hht, hp, theta, ll_screen=None
     return Wt, zt, wtw, nmf, penw, nmf + penw - hp.alpha * (2 / prob.n_samples) * ll
 
 
-def _backtrack_one(prob, W, D, beta, xht, hht, hp, m: _WModel, loss0: float, theta: float, out):
+def _backtrack_one(
+    prob: _Problem,
+    W: np.ndarray,
+    D: np.ndarray,
+    beta: np.ndarray,
+    xht: np.ndarray,
+    hht: np.ndarray,
+    hp: Hyper,
+    m: _WModel,
+    loss0: float,
+    theta: float,
+    out: _WStep,
+) -> None:
     """The backtracking of :func:`w_step` for a batch of one, with scalar bookkeeping."""
     nmf0, q1, q2 = float(m.nmf0[0]), float(m.q1[0]), float(m.q2[0])
     w0, w1, w2 = float(m.w0[0]), float(m.w1[0]), float(m.w2[0])
@@ -429,7 +455,19 @@ def _backtrack_one(prob, W, D, beta, xht, hht, hp, m: _WModel, loss0: float, the
         theta *= 0.5
 
 
-def _backtrack_batch(prob, W, D, beta, xht, hht, hp, m: _WModel, loss0, theta, out) -> None:
+def _backtrack_batch(
+    prob: _Problem,
+    W: np.ndarray,
+    D: np.ndarray,
+    beta: np.ndarray,
+    xht: np.ndarray,
+    hht: np.ndarray,
+    hp: Hyper,
+    m: _WModel,
+    loss0: np.ndarray,
+    theta: np.ndarray,
+    out: _WStep,
+) -> None:
     """The backtracking of :func:`w_step` for a batch: members that accept leave it."""
     pending = np.arange(W.shape[1])
     exact = np.zeros(pending.size, dtype=bool)
