@@ -468,44 +468,58 @@ def _backtrack_batch(
     theta: np.ndarray,
     out: _WStep,
 ) -> None:
-    """The backtracking of :func:`w_step` for a batch: members that accept leave it."""
-    pending = np.arange(W.shape[1])
-    exact = np.zeros(pending.size, dtype=bool)
-    out.W, out.zt, out.wtw = out.W.copy(), out.zt.copy(), out.wtw.copy()
-    out.nmf, out.penalty_w = out.nmf.copy(), out.penalty_w.copy()
+    """The backtracking of :func:`w_step` for a batch: members that accept leave it.
+
+    While every member is still in (the first trial, usually the last), whole arrays are
+    passed on as views; fancy indexing (which copies) only starts once some have left.
+    """
+    B = W.shape[1]
+    pending = np.arange(B)
+    exact = np.zeros(B, dtype=bool)
+    copied = False
     for _ in range(hp.max_backtrack + 1):
-        th = theta[pending]
-        sub = prob.sub(pending)
-        ll = _loglik(
-            m.eta[pending] + th[:, None] * m.v[pending], prob.surv, sub.mask, hp.ties, sub.ev
-        )
+        every = pending.size == B
+        sel = slice(None) if every else pending
+        th = theta[sel]
+        sub = prob if every else prob.sub(pending)
+        ll = _loglik(m.eta[sel] + th[:, None] * m.v[sel], prob.surv, sub.mask, hp.ties, sub.ev)
         val = (
-            m.nmf0[pending]
-            + th * (m.q1[pending] + th * m.q2[pending])
-            + m.w0[pending]
-            + th * (m.w1[pending] + th * m.w2[pending])
-            + m.fixed[pending]
-            - m.cox_scale[pending] * ll
+            m.nmf0[sel]
+            + th * (m.q1[sel] + th * m.q2[sel])
+            + m.w0[sel]
+            + th * (m.w1[sel] + th * m.w2[sel])
+            + m.fixed[sel]
+            - m.cox_scale[sel] * ll
         )
-        screen = exact[pending] | (np.isfinite(val) & (val <= loss0[pending]))
+        screen = exact[sel] | (np.isfinite(val) & (val <= loss0[sel]))
         ok = np.zeros(pending.size, dtype=bool)
         if np.any(screen):
             cand = pending[screen]
+            whole = cand.size == B
+            cs = slice(None) if whole else cand
             Wt, zt, wtw, nmf, penw, trial = _exact_trial(
-                prob.sub(cand),
-                W[:, cand],
-                D[:, cand],
-                m.zt[cand],
-                m.dtx[cand],
-                beta[cand],
-                xht[:, cand],
-                hht[cand],
+                prob if whole else prob.sub(cand),
+                W[:, cs],
+                D[:, cs],
+                m.zt[cs],
+                m.dtx[cs],
+                beta[cs],
+                xht[:, cs],
+                hht[cs],
                 hp,
-                theta[cand],
+                theta[cs],
                 ll[screen],
             )
-            trial = trial + m.fixed[cand]
-            good = np.isfinite(trial) & (trial <= loss0[cand])
+            trial = trial + m.fixed[cs]
+            good = np.isfinite(trial) & (trial <= loss0[cs])
+            if whole and good.all():  # every member accepts its first trial
+                out.W, out.zt, out.wtw, out.nmf, out.penalty_w = Wt, zt, wtw, nmf, penw
+                out.theta = theta.copy()
+                return
+            if not copied:
+                out.W, out.zt, out.wtw = out.W.copy(), out.zt.copy(), out.wtw.copy()
+                out.nmf, out.penalty_w = out.nmf.copy(), out.penalty_w.copy()
+                copied = True
             acc = cand[good]
             out.W[:, acc] = Wt[:, good]
             out.zt[acc] = zt[good]
