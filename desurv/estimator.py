@@ -83,9 +83,13 @@ class DeSurv(BaseEstimator):
         The penalty acts on beta's raw scale, so its useful size follows the scale of the
         scores Z = W^T X (on the reference data sd(Z) is about 1e5 and beta about 1e-5:
         lambda_ = 0.1 is no penalty there, lambda_ = 3e4 is about 0.2 on standardised
-        scores). With ``lambda_w = 0`` the loss can also shed the penalty by scaling W up
-        and H and beta down (W c, H / c, beta / c leave the fit and eta unchanged), which the
-        iterations slowly do; give ``lambda_w`` a small positive value to stop that.
+        scores). The scale of each factor is otherwise free (W c, H / c, beta / c leave the
+        fit and eta unchanged) and the penalty shrinks as W grows: with
+        ``lambda_w = lambda_h = 0`` the columns of W that carry beta slowly grow (reference
+        data, alpha 0.9, lambda_ 3e4: from norm 1.3e3 to 2.2e5 after 1000 iterations and
+        3.0e5 after 4000). ``lambda_w > 0`` alone stops that but lets the other columns
+        shrink towards 0; small positive ``lambda_w`` and ``lambda_h`` together (1e-4 there)
+        pin every column's scale.
     l1_ratio : float in [0, 1], default 0.5
         xi, the elastic-net mix (1 = lasso). The R package calls it ``nu``.
     lambda_w : float >= 0, default 0.0
