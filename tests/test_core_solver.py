@@ -243,3 +243,23 @@ def test_masked_member_equals_fit_on_subset():
     np.testing.assert_allclose(masked.W[0], sub.W[0], rtol=1e-8)
     np.testing.assert_allclose(masked.beta[0], sub.beta[0], rtol=1e-7, atol=1e-12)
     np.testing.assert_allclose(masked.history[0]["loss"], sub.history[0]["loss"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("m", [1, 3, 4, 7])
+@pytest.mark.parametrize("cache_bytes", [0, 2**30])
+def test_products_with_few_vectors_equal_plain_matmul(monkeypatch, m, cache_bytes):
+    """X times few vectors: matrix-vector products (X in cache), padding to 4 (X beyond it)
+    or one GEMM all give X M and M^T X."""
+    import desurv._core.solver as solver
+
+    monkeypatch.setattr(solver, "_GEMV_MAX_BYTES", cache_bytes)
+    rng = np.random.default_rng(m)
+    X = rng.random((50, 30))
+    M = rng.random((30, m))
+    L = rng.random((m, 50))
+    np.testing.assert_allclose(solver._few_right(X, M), X @ M, rtol=1e-13)
+    np.testing.assert_allclose(solver._few_left(L, X), L @ X, rtol=1e-13)
+    # strided views, as the solver passes them
+    W = rng.random((50, 2, m))
+    Lv = W.reshape(50, 2 * m).T[:m]
+    np.testing.assert_allclose(solver._few_left(Lv, X), np.ascontiguousarray(Lv) @ X, rtol=1e-13)
