@@ -177,43 +177,16 @@ def _loglik_and_parts(
 def _robust_loglik(
     eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str = "efron"
 ) -> np.ndarray:
-    """Log partial likelihood of each batch member.
-
-    Parameters
-    ----------
-    eta : ndarray, shape (B, n)
-        Linear predictors, sorted order.
-    surv : SurvivalData
-    mask : ndarray, shape (B, n)
-        1 for samples in the member's problem, 0 otherwise.
-    ties : {"efron", "breslow"}
-
-    Returns
-    -------
-    ndarray, shape (B,)
-
-    Notes
-    -----
-    Risk-set sums are accumulated in log space (``logaddexp``), so any range of eta is safe.
-    """
+    """:func:`cox_loglik` with every risk-set sum accumulated in log space (``logaddexp``):
+    slower, safe for any range of eta (the fallback of the fast path)."""
     return _loglik_and_parts(eta, surv, mask, ties)[0]
 
 
 def _robust_gradient(
     eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str = "efron"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Log partial likelihood and its gradient with respect to eta, in O(n log n).
-
-    d l / d eta_i = delta_i - exp(eta_i) sum_{g: t_g <= t_i} A_g + delta_i exp(eta_i) B_{g(i)},
-    with A_g = sum_m 1/(S0_g - m/d_g S0D_g) and B_g = sum_m (m/d_g)/(S0_g - m/d_g S0D_g)
-    (Breslow: A_g = d_g / S0_g, B_g = 0); the cumulative sum runs in log space.
-
-    Returns
-    -------
-    loglik : ndarray, shape (B,)
-    grad : ndarray, shape (B, n)
-        d loglik / d eta, sorted order; zero for masked-out samples.
-    """
+    """:func:`cox_gradient` in log space (the fallback of the fast path): the cumulative sum of
+    A_g runs in log space, and each exponent is masked before ``exp``."""
     loglik, x, dm, d, log_s0, a, b = _loglik_and_parts(eta, surv, mask, ties)
     has = d > 0
     with np.errstate(divide="ignore"):
@@ -234,24 +207,9 @@ def _robust_beta_derivatives(
     mask: np.ndarray,
     ties: str = "efron",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Log partial likelihood of eta = z beta with its gradient and Hessian in beta.
-
-    Parameters
-    ----------
-    z : ndarray, shape (B, n, k)
-        Covariates (factor scores) per member, sorted order.
-    beta : ndarray, shape (B, k)
-    surv, mask, ties : as in :func:`cox_loglik`.
-
-    Returns
-    -------
-    loglik : (B,)
-    grad : (B, k)
-        d l / d beta = z^T (d l / d eta).
-    hess : (B, k, k)
-        d^2 l / d beta^2 (negative semi-definite). Risk-set moments use one shift per member;
-        a group whose risk set underflows under that shift is recomputed with its own shift.
-    """
+    """:func:`cox_beta_derivatives` from the log-space log-likelihood and gradient (the fallback
+    of the fast path); risk-set moments use one shift per member, and a group whose risk set
+    underflows under that shift is recomputed with its own shift."""
     eta = np.einsum("bnk,bk->bn", z, beta)
     loglik, grad_eta = _robust_gradient(eta, surv, mask, ties)
     grad = np.einsum("bnk,bn->bk", z, grad_eta)
@@ -375,18 +333,30 @@ def _reverse_cumsum(values: np.ndarray, surv: SurvivalData, tied: bool) -> np.nd
     return out[:, surv.group_start] if tied else out
 
 
-def _fast_loglik(
-    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str, ev: _Events
-) -> np.ndarray | None:
+def _shifted_risk_sums(
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ev: _Events
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """What both fast paths start from: e = exp(eta - shift), the risk-set sums S0 of e per
+    group and the log-likelihood's event part sum_events (eta - shift); None where the log-space
+    versions must be used instead (no sample, non-finite eta, a risk set that underflows)."""
     sh = _shifted(eta, mask, ev)
     if sh is None:
         return None
     e, shift = sh
-    d, has = ev.d, ev.has
     s0 = _reverse_cumsum(e, surv, ev.tied)
-    if np.any(has & (s0 < _UNDERFLOW)):
+    if np.any(ev.has & (s0 < _UNDERFLOW)):
         return None
-    base = _event_eta_sum(eta, mask, ev) - shift * ev.n_events
+    return e, s0, _event_eta_sum(eta, mask, ev) - shift * ev.n_events
+
+
+def _fast_loglik(
+    eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str, ev: _Events
+) -> np.ndarray | None:
+    sums = _shifted_risk_sums(eta, surv, mask, ev)
+    if sums is None:
+        return None
+    e, s0, base = sums
+    d, has = ev.d, ev.has
     if ties == "breslow" or surv.max_tied_events <= 1:
         return base - (d * np.log(np.where(has, s0, 1.0))).sum(axis=1)
     s0d = _group_sums(e * ev.dm, surv)
@@ -457,37 +427,34 @@ def _gradient(
     eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str, ev: _Events
 ) -> tuple[np.ndarray, np.ndarray]:
     """cox_gradient with the events of the mask precomputed (no argument checks)."""
-    sh = _shifted(eta, mask, ev)
-    if sh is not None:
-        e, shift = sh
-        dm, d, has = ev.dm, ev.d, ev.has
-        s0 = _reverse_cumsum(e, surv, ev.tied)
-        if not np.any(has & (s0 < _UNDERFLOW)):
-            s0s = np.where(has, s0, 1.0)
-            base = _event_eta_sum(eta, mask, ev) - shift * ev.n_events
-            if ties == "breslow" or surv.max_tied_events <= 1:
-                a = d / s0s
-                loglik = base - (d * np.log(s0s)).sum(axis=1)
-                tie = 0.0
-            else:
-                s0d = _group_sums(e * dm, surv)
-                dsafe = np.where(has, d, 1.0)
-                a = np.zeros_like(d)
-                b = np.zeros_like(d)
-                for m in range(surv.max_tied_events):
-                    act = d > m
-                    frac = m / dsafe
-                    den = np.where(act, s0 - frac * s0d, 1.0)
-                    base -= np.where(act, np.log(den), 0.0).sum(axis=1)
-                    a += np.where(act, 1.0 / den, 0.0)
-                    b += np.where(act, frac / den, 0.0)
-                loglik = base
-                tie = dm * e * b[:, surv.group]
-            cum_a = np.cumsum(a, axis=1)
-            if ev.tied:
-                cum_a = cum_a[:, surv.group]
-            return loglik, dm - e * cum_a + tie
-    return _robust_gradient(eta, surv, mask, ties)
+    sums = _shifted_risk_sums(eta, surv, mask, ev)
+    if sums is None:
+        return _robust_gradient(eta, surv, mask, ties)
+    e, s0, base = sums
+    dm, d, has = ev.dm, ev.d, ev.has
+    s0s = np.where(has, s0, 1.0)
+    if ties == "breslow" or surv.max_tied_events <= 1:
+        a = d / s0s
+        loglik = base - (d * np.log(s0s)).sum(axis=1)
+        tie = 0.0
+    else:
+        s0d = _group_sums(e * dm, surv)
+        dsafe = np.where(has, d, 1.0)
+        a = np.zeros_like(d)
+        b = np.zeros_like(d)
+        for m in range(surv.max_tied_events):
+            act = d > m
+            frac = m / dsafe
+            den = np.where(act, s0 - frac * s0d, 1.0)
+            base -= np.where(act, np.log(den), 0.0).sum(axis=1)
+            a += np.where(act, 1.0 / den, 0.0)
+            b += np.where(act, frac / den, 0.0)
+        loglik = base
+        tie = dm * e * b[:, surv.group]
+    cum_a = np.cumsum(a, axis=1)
+    if ev.tied:
+        cum_a = cum_a[:, surv.group]
+    return loglik, dm - e * cum_a + tie
 
 
 class CoxBeta:

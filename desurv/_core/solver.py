@@ -35,6 +35,9 @@ from desurv._core.cox import CoxBeta, SurvivalData, _events, _gradient, _loglik
 __all__ = ["Hyper", "FitResult", "fit_batch", "solve_beta", "loss_parts", "EPS"]
 
 EPS = 1e-12
+# the beta step's Newton stops after a full step when the next one, predicted from the
+# observed quadratic rate, would be below this relative to beta
+NEWTON_NEXT_STEP = 1e-7
 ZT_REFRESH = 50  # iterations between exact recomputations of W^T X
 LOSS_PARTS = ("loss", "nmf", "cox", "penalty_beta", "penalty_w", "penalty_h")
 
@@ -168,8 +171,7 @@ def _nmf_part(
 
 
 def _penalty_w(wtw: np.ndarray, p: int, hp: Hyper) -> np.ndarray:
-    k = wtw.shape[-1]
-    return hp.lambda_w / (2 * p * k) * np.einsum("bkk->b", wtw)
+    return _g_w(hp, p, wtw.shape[-1]) * np.einsum("bkk->b", wtw)
 
 
 def _penalty_h(prob: _Problem, H: np.ndarray, hp: Hyper) -> np.ndarray:
@@ -366,6 +368,33 @@ class _WModel:
     cox_scale: np.ndarray
     fixed: np.ndarray
 
+    def coefficients(self, sel: slice | np.ndarray) -> tuple:
+        """The coefficients of :meth:`value` for the members ``sel``."""
+        return (
+            self.nmf0[sel],
+            self.q1[sel],
+            self.q2[sel],
+            self.w0[sel],
+            self.w1[sel],
+            self.w2[sel],
+            self.fixed[sel],
+            self.cox_scale[sel],
+        )
+
+    @staticmethod
+    def value(coef: tuple, theta, ll):
+        """L(W + theta D) before clipping, given the log-likelihood ``ll`` at eta + theta v;
+        ``coef`` from :meth:`coefficients` (arrays) or the same as Python floats."""
+        nmf0, q1, q2, w0, w1, w2, fixed, cox_scale = coef
+        return (
+            nmf0
+            + theta * (q1 + theta * q2)
+            + w0
+            + theta * (w1 + theta * w2)
+            + fixed
+            - (cox_scale * ll)
+        )
+
 
 def _exact_trial(
     prob: _Problem,
@@ -424,15 +453,13 @@ def _backtrack_one(
     out: _WStep,
 ) -> None:
     """The backtracking of :func:`w_step` for a batch of one, with scalar bookkeeping."""
-    nmf0, q1, q2 = float(m.nmf0[0]), float(m.q1[0]), float(m.q2[0])
-    w0, w1, w2 = float(m.w0[0]), float(m.w1[0]), float(m.w2[0])
-    cs, fixed = float(m.cox_scale[0]), float(m.fixed[0])
+    coef = tuple(float(c[0]) for c in m.coefficients(slice(None)))
+    fixed = float(m.fixed[0])
     exact = False  # the screen misjudged once: check every trial exactly
     for _ in range(hp.max_backtrack + 1):
         if not exact:
             ll = _loglik(m.eta + theta * m.v, prob.surv, prob.mask, hp.ties, prob.ev)[0]
-            val = nmf0 + theta * (q1 + theta * q2) + w0 + theta * (w1 + theta * w2)
-            val += fixed - cs * ll
+            val = m.value(coef, theta, ll)
         if exact or val <= loss0:
             Wt, zt, wtw, nmf, penw, trial = _exact_trial(
                 prob,
@@ -483,14 +510,7 @@ def _backtrack_batch(
         th = theta[sel]
         sub = prob if every else prob.sub(pending)
         ll = _loglik(m.eta[sel] + th[:, None] * m.v[sel], prob.surv, sub.mask, hp.ties, sub.ev)
-        val = (
-            m.nmf0[sel]
-            + th * (m.q1[sel] + th * m.q2[sel])
-            + m.w0[sel]
-            + th * (m.w1[sel] + th * m.w2[sel])
-            + m.fixed[sel]
-            - m.cox_scale[sel] * ll
-        )
+        val = m.value(m.coefficients(sel), th, ll)
         screen = exact[sel] | (np.isfinite(val) & (val <= loss0[sel]))
         ok = np.zeros(pending.size, dtype=bool)
         if np.any(screen):
@@ -766,7 +786,7 @@ def solve_beta(
         last = (
             (t == 1.0)
             & np.isfinite(prev_step)
-            & (c_est * step_size**2 <= 1e-7 * b_scale)
+            & (c_est * step_size**2 <= NEWTON_NEXT_STEP * b_scale)
             & np.all(np.sign(u) == np.sign(b_act), axis=1)
         )
         still = moved & ~done & ~last
@@ -819,7 +839,7 @@ def _solve_beta_one(
         # expected size of the next Newton step: C s^2, C estimated from the last two steps
         last = (
             prev_step == prev_step
-            and step_size / max(prev_step, 1e-300) ** 2 * step_size**2 <= 1e-7 * b_scale
+            and step_size / max(prev_step, 1e-300) ** 2 * step_size**2 <= NEWTON_NEXT_STEP * b_scale
             and bool(np.all(np.sign(u) == np.sign(b)))
         )
         trial = b + d
