@@ -19,7 +19,7 @@ setup-r: setup
 	bash .ci/install_r.sh $(VPY)
 
 demo: setup
-	$(VPY) -m desurv demo --seed 0
+	$(VPY) -m desurv demo --seed 0 --n-jobs 2
 
 test: setup-r
 	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks docs

@@ -19,7 +19,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from desurv.exceptions import ConvergenceWarning, DataWarning, DeSurvWarning, DivergenceError
+from desurv.exceptions import (
+    ConvergenceWarning,
+    DataWarning,
+    DegenerateFitWarning,
+    DeSurvWarning,
+    DivergenceError,
+    SeparationWarning,
+)
 
 __version__ = "0.1.0"
 
@@ -28,7 +35,9 @@ __all__ = [
     "ConvergenceWarning",
     "DataWarning",
     "DeSurvWarning",
+    "DegenerateFitWarning",
     "DivergenceError",
+    "SeparationWarning",
     "__version__",
 ]
 

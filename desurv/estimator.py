@@ -12,13 +12,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from desurv._core.cox import SurvivalData
+from desurv._core.cox import SurvivalData, cox_loglik
 from desurv._core.solver import (
     LOSS_PARTS,
     FitResult,
     Hyper,
     fit_batch,
     solve_beta,
+    standardised_scores,
     uniform_start,
 )
 from desurv._validation import (
@@ -27,7 +28,13 @@ from desurv._validation import (
     check_random_state,
     check_survival,
 )
-from desurv.exceptions import ConvergenceWarning, DataWarning, DivergenceError
+from desurv.exceptions import (
+    ConvergenceWarning,
+    DataWarning,
+    DegenerateFitWarning,
+    DivergenceError,
+    SeparationWarning,
+)
 from desurv.metrics import concordance_index
 
 __all__ = ["DeSurv"]
@@ -49,54 +56,115 @@ def _one_blas_thread():
 
 VARIANTS = ("default", "r-desurv")
 
+# a positive value this many times the median positive value looks like an unlogged count
+UNLOGGED_RATIO = 1e3
+
+
+def _warn_if_unlogged(arr: np.ndarray) -> None:
+    """DataWarning when X (samples x genes) looks like unlogged counts: a dynamic range (99.9th
+    percentile over median of the positive values) above ``UNLOGGED_RATIO``. Scale-free, so
+    a change of unit does not trigger it; log-scale data have ranges of a few units."""
+    pos = arr[arr > 0]
+    if pos.size < 100:
+        return
+    med = float(np.median(pos))
+    top = float(np.quantile(pos, 0.999))
+    if med > 0 and top / med > UNLOGGED_RATIO:
+        warnings.warn(
+            f"X looks unlogged: its 99.9th percentile ({top:.3g}) is {top / med:.3g} times its "
+            f"median positive value ({med:.3g}; max {float(pos.max()):.3g}). Counts or TPMs "
+            "let a few genes dominate the factorisation; log-transform first "
+            "(desurv.pp.log1p, or np.log1p).",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
+def _monotone_likelihood(risk: np.ndarray, t: np.ndarray, e: np.ndarray, ties: str) -> bool:
+    """True when the Cox log-likelihood keeps rising along the risk direction: at 10 and 100
+    standard deviations of log hazard per sd of the risk it is still higher (the sign of
+    separation; with overlapping outcomes it falls far from the optimum)."""
+    sd = float(np.std(risk))
+    if not np.isfinite(sd) or sd == 0:
+        return False
+    u = (risk - risk.mean()) / sd
+    surv = SurvivalData.from_arrays(t, e)
+    mask = np.ones((1, u.size))
+    ll = [float(cox_loglik((c * u)[surv.order][None], surv, mask, ties)[0]) for c in (1, 10, 100)]
+    return ll[2] > ll[1] > ll[0]
+
 
 class DeSurv(BaseEstimator):
     r"""Survival-driven deconvolution: NMF whose factor scores drive an elastic-net Cox model.
 
     With X the expression matrix in the paper's orientation (genes x samples, p x n; the
-    transpose of what :meth:`fit` takes), W (genes x k), H (k x samples), Z = W^T X and
-    l(W, beta) the Cox log partial likelihood of the risk Z^T beta, the default variant
-    minimises the paper's loss (eq. 5)
+    transpose of what :meth:`fit` takes), W (genes x k), H (k x samples), Z = W^T X the factor
+    scores, Zs the scores standardised over the samples (each centred and divided by its
+    standard deviation s_j, denominator n - 1), b the standardised Cox coefficients and
+    l(W, b) the Cox log partial likelihood of the risk Zs^T b, the default variant minimises
+    the scale-free objective
 
     .. math::
 
-        L = \frac{1-\alpha}{2np}\|X - WH\|_F^2
-            - \alpha\Big(\frac{2}{n} l(W, \beta) - \lambda P(\beta)\Big)
-            + \frac{\gamma}{2pk}\|W\|_F^2 + \frac{\nu}{2n}\|H\|_F^2,
-        \qquad P(\beta) = \xi\|\beta\|_1 + \frac{1-\xi}{2}\|\beta\|_2^2
+        L = (1-\alpha)\,\frac{\|X - WH\|_F^2 + \nu \sum_j \|w_j\|^2 \|h_j\|^2}{S}
+            + \alpha\,\frac{-\frac{2}{n_e} l(W, b) + \lambda P(b)}{D_0},
+        \qquad P(b) = \xi\|b\|_1 + \frac{1-\xi}{2}\|b\|_2^2
 
-    by alternating a multiplicative H step, a multiplicative W step with the Cox gradient
-    (damped with backtracking so that L never increases) and a proximal-Newton beta step
-    solved to convergence. ``alpha = 0`` is Lee-Seung NMF (with the ridge
-    terms); beta is then fitted once on the final scores so that the model can predict.
+    with S the gene-centred total sum of squares of X, n_e the number of events and
+    D_0 = -(2/n_e) l(W, 0) the per-event deviance of the null Cox model (it depends on the
+    survival data only). Each part is a fraction of its null model: the NMF part is the share
+    of the gene-wise variance that W H leaves unexplained (1 - R^2), the survival part is the
+    Cox deviance per event on standardised scores (with its penalty, in the R package's and
+    glmnet's units) relative to the null deviance (1 - pseudo-R^2). Nothing changes when a
+    column of W is multiplied by c and the row of H divided by c, nor when X is multiplied by a
+    constant (H takes it), so W is kept with unit-norm columns and ``alpha`` and ``lambda_``
+    mean the same on any data. The raw coefficients of the scores are ``coef_ = b / s``.
+
+    Relation to the paper and the R package: the paper's eq. 5 weighs the mean squared
+    residual (1-alpha)/(2np) ||X - WH||^2 against alpha (2/n) l with the penalty on raw beta;
+    its two scale symmetries (W c, H / c, beta / c; and the unit of X) leave alpha and lambda
+    without a fixed meaning, and the literal form survives only through
+    ``variant="r-desurv"``. The R package standardises the scores and counts events as here,
+    but keeps the mean squared residual and rescales the Cox gradient in its W step to the
+    NMF gradient's norm (not the gradient of its loss), so its alpha is a gradient balance.
+    The published PDAC model (alpha = 0.334, lambda = 0.349, xi = 0.056, k = 3) belongs to
+    that algorithm: ``variant="r-desurv"`` reproduces it; on the default model choose alpha
+    and lambda_ by cross-validation.
+
+    Fitting alternates a multiplicative H step, a multiplicative W step with the Cox gradient
+    (damped with backtracking so that L never increases; the columns of W are then rescaled
+    to unit norm, which leaves L unchanged) and a proximal-Newton b step solved to
+    convergence. ``alpha = 0`` is Lee-Seung NMF (with the nu ridge); b is then fitted once on
+    the final standardised scores so that the model can predict.
 
     Parameters
     ----------
     n_components : int, default 3
         k, the number of gene programs (factors).
     alpha : float in [0, 1), default 0.5
-        alpha, the survival weight. Its useful range depends on the scale of X: the NMF term
-        is a mean squared residual, the Cox term -(2/n) l is O(1); select it by
-        cross-validation.
+        alpha, the survival weight: the share of L given to the survival part, both parts
+        being fractions of their null models. Measured on TCGA-PAAD (paper preprocessing,
+        k = 3, 10 starts) and on the paper's simulation (``benchmarks/alpha_path.py``): up to
+        about 0.5 the survival part nudges the programs (training C 0.59 -> 0.62 on
+        TCGA-PAAD); from 0.7 it reshapes them (on the simulation the lethal program is
+        recovered from 0.8 on; on TCGA-PAAD one factor becomes a separating score).
+        Select it by cross-validation.
     lambda_ : float >= 0, default 0.1
-        lambda, the strength of the elastic-net penalty on beta (the R package's ``lambda``).
-        The penalty acts on beta's raw scale, so its useful size follows the scale of the
-        scores Z = W^T X (on the reference data sd(Z) is about 1e5 and beta about 1e-5:
-        lambda_ = 0.1 is no penalty there, lambda_ = 3e4 is about 0.2 on standardised
-        scores). The scale of each factor is otherwise free (W c, H / c, beta / c leave the
-        fit and eta unchanged) and the penalty shrinks as W grows: with
-        ``lambda_w = lambda_h = 0`` the columns of W that carry beta slowly grow (reference
-        data, alpha 0.9, lambda_ 3e4: from norm 1.3e3 to 2.2e5 after 1000 iterations and
-        3.0e5 after 4000). ``lambda_w > 0`` alone stops that but lets the other columns
-        shrink towards 0; small positive ``lambda_w`` and ``lambda_h`` together (1e-4 there)
-        pin every column's scale.
+        lambda, the strength of the elastic-net penalty on the standardised coefficients b,
+        in the units of the R package and glmnet (-(2/n_e) l + lambda P(b)): a coefficient
+        moves from 0 when the score's gradient per event exceeds lambda * l1_ratio.
     l1_ratio : float in [0, 1], default 0.5
         xi, the elastic-net mix (1 = lasso). The R package calls it ``nu``.
-    lambda_w : float >= 0, default 0.0
-        gamma, the ridge penalty on W (the R package's ``lambdaW``). W's scale is otherwise
-        free (W c, H / c fit X equally), so a small positive value keeps it bounded.
+    lambda_w : float, default 0.0
+        gamma, the R package's ridge on W (``lambdaW``), used by ``variant="r-desurv"`` only.
+        The default model keeps the columns of W at unit norm, where ||W||^2 = k is a
+        constant, so it has no ridge on W: a nonzero value raises ``ValueError`` there.
     lambda_h : float >= 0, default 0.0
-        nu of the paper, the ridge penalty on H (the R package's ``lambdaH``).
+        nu, the ridge on the programs' energies: nu sum_j ||w_j h_j^T||_F^2 = nu
+        sum_j ||w_j||^2 ||h_j||^2 in the NMF part (relative to S, like the residual), which
+        shrinks the activities H of every program (W has unit-norm columns) and can switch
+        off programs that explain little. With ``variant="r-desurv"``: the R package's
+        ``lambdaH``.
     ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times in the partial likelihood (R's default is Efron).
     tol : float >= 0, default 1e-6
@@ -133,15 +201,22 @@ class DeSurv(BaseEstimator):
     Attributes
     ----------
     W_ : ndarray, shape (n_genes, k)
-        Gene loadings (genes x factors; paper orientation). Rows of genes dropped because they
-        were zero in every training sample are 0.
+        Gene loadings (genes x factors; paper orientation), unit-norm columns. Rows of genes
+        dropped because they were zero in every training sample are 0.
     H_ : ndarray, shape (k, n_samples)
         Factor activities of the training samples (factors x samples, input sample order).
     coef_ : ndarray, shape (k,)
-        beta, the Cox coefficients of the factor scores.
+        beta, the Cox coefficients of the raw factor scores Z = W^T X (risk = X W beta; for
+        prediction).
+    coef_std_ : ndarray, shape (k,)
+        b, the standardised coefficients (``coef_ * sd_z_``): log hazard ratio per standard
+        deviation of each score on the training samples; the penalty acts on these.
+    mean_z_, sd_z_ : ndarray, shape (k,)
+        Mean and standard deviation (n - 1) of each training score.
     loss_history_ : pandas.DataFrame
         One row per iteration: ``loss`` and its parts ``nmf``, ``cox``, ``penalty_beta``,
-        ``penalty_w``, ``penalty_h`` (each already weighted, so they add up to ``loss``).
+        ``penalty_w`` (0 in the default model), ``penalty_h`` (each already weighted, so they
+        add up to ``loss``).
     n_iter_ : int
         Iterations of the final fit (the initial iterations of the chosen start included).
     converged_ : bool
@@ -222,7 +297,8 @@ class DeSurv(BaseEstimator):
         H0 : ndarray, shape (k, n_samples), optional
             Starting H (factors x samples, input sample order).
         beta0 : ndarray, shape (k,), optional
-            Starting beta (default zeros).
+            Starting coefficients (default zeros): standardised (b) for the default variant,
+            raw for ``variant="r-desurv"`` (as the R package).
 
         Returns
         -------
@@ -233,7 +309,14 @@ class DeSurv(BaseEstimator):
         arr, samples, genes = check_expression(X)
         n, p = arr.shape
         check_hyperparameters(self.get_params(), n, p)
+        if self.variant == "default" and float(self.lambda_w) != 0.0:
+            raise ValueError(
+                f"lambda_w={self.lambda_w}: the default model has no ridge on W (its columns "
+                "have unit norm, so ||W||^2 = k is a constant). Use lambda_h to shrink the "
+                "programs' energies, or variant='r-desurv' for the R package's lambdaW."
+            )
         t, e = check_survival(time, event, n, samples)
+        _warn_if_unlogged(arr)
         zero_samples = ~(arr > 0).any(axis=1)
         if zero_samples.any():
             names = samples[zero_samples] if samples is not None else np.flatnonzero(zero_samples)
@@ -289,6 +372,7 @@ class DeSurv(BaseEstimator):
         self.sample_names_ = samples
         risk = arr @ self.W_ @ self.coef_
         self.train_cindex_ = float(concordance_index(t, e, risk))
+        self._diagnose(Xc, t, e)
         if not self.converged_:
             last = self.loss_history_["loss"].to_numpy()
             rel = abs(last[-2] - last[-1]) / max(abs(last[-2]), 1e-300) if len(last) > 1 else np.nan
@@ -299,6 +383,42 @@ class DeSurv(BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _diagnose(self, Xc: np.ndarray, t: np.ndarray, e: np.ndarray) -> None:
+        """Warn about fits that ran but are degenerate (see the exceptions' docstrings)."""
+        a = float(self.alpha)
+        if self.variant == "default" and a > 0 and int(self.max_iter) <= int(self.warmup_iter):
+            warnings.warn(
+                f"max_iter={self.max_iter} <= warmup_iter={self.warmup_iter}: the Cox "
+                "coefficients were never updated during the fit, so the survival term never "
+                "shaped W (this is plain NMF with beta = 0). Raise max_iter above warmup_iter "
+                "or lower warmup_iter.",
+                DegenerateFitWarning,
+                stacklevel=3,
+            )
+            return
+        if np.all(self.coef_ == 0):
+            warnings.warn(
+                f"every Cox coefficient is 0 (lambda_={self.lambda_}, "
+                f"l1_ratio={self.l1_ratio}): the lasso penalty exceeds every score's "
+                "association with survival, so the model predicts nothing"
+                + (" and the survival term never shaped W" if a > 0 else "")
+                + ". Lower lambda_ or l1_ratio.",
+                DegenerateFitWarning,
+                stacklevel=3,
+            )
+            return
+        risk = Xc.T @ self._W_used @ self.coef_
+        separated = self.train_cindex_ >= 0.99 or _monotone_likelihood(risk, t, e, self.ties)
+        if separated:
+            warnings.warn(
+                f"the training risk (nearly) separates the samples (training C-index "
+                f"{self.train_cindex_:.3f}): the fit has memorised the training outcomes and "
+                f"will not generalise. Lower alpha (now {self.alpha}), raise lambda_ (now "
+                f"{self.lambda_}), or lower n_components; check with cross-validation.",
+                SeparationWarning,
+                stacklevel=3,
+            )
 
     def _starts(self, Xc, k, W0, H0, beta0, used, n):
         if W0 is None and H0 is None:
@@ -394,6 +514,9 @@ class DeSurv(BaseEstimator):
             [h for r in parts for h in r.history],
             np.concatenate([r.n_iter for r in parts]),
             np.concatenate([r.converged for r in parts]),
+            beta_std=np.concatenate([r.beta_std for r in parts]),
+            score_mean=np.concatenate([r.score_mean for r in parts]),
+            score_sd=np.concatenate([r.score_sd for r in parts]),
         )
 
     def _fit_default(self, Xc, surv, starts, hp, t, e, seq):
@@ -415,9 +538,10 @@ class DeSurv(BaseEstimator):
             else:
                 # score each start by the C-index of the Cox fit on its scores (beta may still
                 # be 0 during the warm-up)
-                z = np.einsum("pn,bpk->bnk", Xc[:, surv.order], pre.W)
+                z, _, sd = standardised_scores(Xc[:, surv.order], pre.W)
                 mask = np.ones((count, Xc.shape[1]))
-                beta, _ = solve_beta(z, pre.beta, surv, mask, hp)
+                b_std, _ = solve_beta(z, pre.beta_std, surv, mask, hp)
+                beta = b_std / sd
                 scores = np.array(
                     [concordance_index(t, e, Xc.T @ pre.W[m] @ beta[m]) for m in range(count)]
                 )
@@ -432,7 +556,15 @@ class DeSurv(BaseEstimator):
             sl = slice(best, best + 1)
             if pre.converged[best] or remaining <= 0:
                 res = FitResult(
-                    pre.W[sl], pre.H[sl], pre.beta[sl], history, pre.n_iter[sl], pre.converged[sl]
+                    pre.W[sl],
+                    pre.H[sl],
+                    pre.beta[sl],
+                    history,
+                    pre.n_iter[sl],
+                    pre.converged[sl],
+                    beta_std=pre.beta_std[sl],
+                    score_mean=pre.score_mean[sl],
+                    score_sd=pre.score_sd[sl],
                 )
             else:
                 res = self._run(
@@ -440,7 +572,7 @@ class DeSurv(BaseEstimator):
                     surv,
                     pre.W[sl],
                     pre.H[sl],
-                    pre.beta[sl],
+                    pre.beta_std[sl],
                     hp,
                     remaining,
                     max(0, warm - done_iter),
@@ -454,6 +586,8 @@ class DeSurv(BaseEstimator):
         self._W_used = res.W[best]
         self.H_ = res.H[best]
         self.coef_ = res.beta[best]
+        self.coef_std_ = res.beta_std[best]
+        self.mean_z_, self.sd_z_ = res.score_mean[best], res.score_sd[best]
         self.n_iter_ = int(len(hist["loss"]))
         self.converged_ = bool(res.converged[best])
 

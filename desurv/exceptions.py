@@ -11,6 +11,8 @@ __all__ = [
     "DeSurvWarning",
     "ConvergenceWarning",
     "DataWarning",
+    "SeparationWarning",
+    "DegenerateFitWarning",
     "DivergenceError",
 ]
 
@@ -25,6 +27,17 @@ class ConvergenceWarning(DeSurvWarning):
 
 class DataWarning(DeSurvWarning):
     """Input data were modified or look suspicious (dropped genes, zero-filled genes, ...)."""
+
+
+class SeparationWarning(ConvergenceWarning):
+    """The risk score (nearly) separates the samples: training C-index >= 0.99 or a Cox
+    likelihood that keeps rising along the coefficients (monotone likelihood), so the fit
+    has memorised the training outcomes (as lifelines' ``ConvergenceWarning`` on separation)."""
+
+
+class DegenerateFitWarning(DeSurvWarning):
+    """A fit that ran but cannot mean what was asked: every Cox coefficient is zero, or the
+    survival term was never switched on (``max_iter <= warmup_iter``)."""
 
 
 class DivergenceError(FloatingPointError):

@@ -1,25 +1,25 @@
 """The paper's simulation design: gene programs, one of which drives survival.
 
-The design (3000 genes, 200 samples, 3 factors, 150 marker genes per factor, 500 background
-genes, Gamma loadings, an exponential hazard driven by factor 1, exponential censoring) leaves
-some choices open; ours, fixed here and in :func:`simulate`'s docstring:
+The design follows the authors' simulation code (rashidlab/DeSurv-paper):
 
-- Marker genes: 150 per factor; a marker of factor f loads on f with a Gamma(shape 2) weight
-  (scale ``marker_scale[f]``, by default 1 for the lethal factor 1 and 3 for factors 2 and
-  3, so the lethal program carries the least variance) and on the other factors with a small
-  Gamma(shape 1, scale 0.1) weight.
-- Background genes: 500 genes driven by two nuisance programs (Gamma(2, scale
-  ``background_scale``) loadings) that are unrelated to survival; they carry most of the
-  variance, which is what pulls an unsupervised NMF away from the lethal program.
-- The remaining genes load weakly (Gamma(1, 0.1)) on every program.
-- Activities H: Gamma(shape 2, scale 1) for every program and sample.
-- Expression: X = W H scaled to a median of 1, times multiplicative log-normal noise
-  (sd ``noise``); genes x samples, nonnegative.
-- Survival: hazard exp(b . z) with z the standardised activities of the programs that drive
-  risk: ``"primary"``: factor 1 (b = ``effect``); ``"null"``: none; ``"mixed"``: factors 1 and
-  2 (b = effect / sqrt 2 each). Event times are exponential with that hazard (base rate 1), and
-  censoring times exponential with a rate chosen so that about ``censor_fraction`` of samples are
-  censored.
+- 3000 genes, 200 samples, 3 factors. Each factor has 150 marker genes, drawn at random and
+  disjoint; 500 background genes are drawn from the rest; the remaining 2050 are noise genes.
+- W (genes x factors): a marker gets a Gamma(shape 3, rate 0.8) loading on its own factor and
+  Gamma(shape 1, rate 20) on the others; background genes Gamma(shape 2, rate 1) on every
+  factor; noise genes Gamma(shape 1, rate 20) on every factor. Each column of W is then
+  scaled to unit L2 norm. H (samples x factors): Gamma(shape 2, rate 2).
+- Survival is driven by the noise-free X_true = W H^T (genes x samples): with W~ the rows of W
+  restricted to the survival genes (other rows zeroed), the scores X_true^T W~ are z-scored
+  column by column and lp = z beta with beta = (2, 0, 0). Event times are exponential with
+  rate 0.05 exp(lp), censoring times exponential with rate 0.02 (about 40 % censored).
+- Observed X = W H^T + a per-gene baseline N(3, 1) + N(0, 0.01^2) noise, clipped at 0, used
+  without any transform.
+- Scenarios: ``"primary"`` (survival genes = factor 1's 150 markers, beta = (2, 0, 0));
+  ``"null"`` (beta = 0: survival independent of X); ``"mixed"`` (beta = (2, 0, 0) with factor
+  1's survival set = its 150 markers plus 150 random background genes).
+- A random 140 / 60 train / test split; the precision of a learned program is the share of
+  its top genes by the authors' specificity score that are true survival genes
+  (:func:`lethal_precision`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["SimulatedData", "simulate"]
+__all__ = ["SimulatedData", "simulate", "specificity_top_genes", "lethal_precision"]
 
 SCENARIOS = ("primary", "null", "mixed")
 
@@ -41,14 +41,25 @@ class SimulatedData:
     Attributes
     ----------
     X : pandas.DataFrame, shape (n_samples, n_genes)
-        Expression, samples x genes (the estimator's orientation).
+        Observed expression, samples x genes (the estimator's orientation), nonnegative.
     time, event : pandas.Series, shape (n_samples,)
+        Follow-up time and event indicator (1 = event).
     W : pandas.DataFrame, shape (n_genes, n_factors)
-        True loadings (genes x factors; factors first, then the nuisance programs).
+        True loadings (genes x factors), unit-norm columns.
     H : pandas.DataFrame, shape (n_factors, n_samples)
-        True activities (programs x samples).
+        True activities (factors x samples).
     markers : dict[str, list[str]]
-        Marker genes of each factor (``"factor1"`` is the lethal one in "primary").
+        Marker genes of each factor (``"factor1"``, ...).
+    background : list[str]
+        Background genes.
+    survival_genes : list[str]
+        Factor 1's survival set, whose scores drive the hazard (in ``"null"`` the set the
+        hazard would use, beta being 0 there).
+    beta : ndarray, shape (n_factors,)
+        True coefficients of the z-scored survival scores.
+    linear_predictor : pandas.Series, shape (n_samples,)
+    train, test : ndarray of str
+        Sample names of the random train / test split.
     scenario : str
     """
 
@@ -58,7 +69,19 @@ class SimulatedData:
     W: pd.DataFrame
     H: pd.DataFrame
     markers: dict[str, list[str]]
+    background: list[str]
+    survival_genes: list[str]
+    beta: np.ndarray
+    linear_predictor: pd.Series
+    train: np.ndarray
+    test: np.ndarray
     scenario: str
+
+
+def _check_int(name: str, v, low: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {v!r}.")
+    return int(v)
 
 
 def simulate(
@@ -69,91 +92,138 @@ def simulate(
     n_factors: int = 3,
     n_markers: int = 150,
     n_background: int = 500,
-    marker_scale: tuple[float, ...] | None = None,
-    background_scale: float = 4.0,
-    effect: float = 1.5,
-    censor_fraction: float = 0.3,
-    noise: float = 0.3,
-    random_state: int | np.random.Generator | None = None,
+    effect: float = 2.0,
+    n_train: int | None = None,
+    random_state: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> SimulatedData:
-    """Simulate expression with gene programs and survival driven by factor 1.
+    """Simulate expression with gene programs and survival, as in the DeSurv paper.
 
     Parameters
     ----------
-    scenario : {"primary", "null", "mixed"}
-        Which programs drive the hazard (see the module docstring).
+    scenario : {"primary", "null", "mixed"}, default "primary"
+        Which genes drive the hazard (see the module docstring).
     n_genes, n_samples, n_factors, n_markers, n_background : int
-        Sizes (defaults: the paper's 3000, 200, 3, 150, 500).
-    marker_scale : tuple of float, optional
-        Gamma scale of the marker loadings per factor (default (1, 3, 3, ...)).
-    background_scale : float
-        Gamma scale of the background genes' loadings on the two nuisance programs.
-    effect : float
-        Log hazard ratio per standard deviation of the lethal factor's activity.
-    censor_fraction : float
-        Target share of censored samples.
-    noise : float
-        Standard deviation of the multiplicative log-normal noise.
-    random_state : int, Generator or None
+        Sizes (defaults: the paper's 3000, 200, 3, 150, 500). Markers and background genes
+        must fit: ``n_factors * n_markers + n_background <= n_genes``.
+    effect : float, default 2.0
+        The first coefficient of beta (log hazard ratio per sd of factor 1's survival score);
+        0 in the ``"null"`` scenario whatever is given.
+    n_train : int, optional
+        Size of the training part of the random split (the rest is the test part); default
+        70 % of the samples (the paper's 140 of 200).
+    random_state : int, SeedSequence, Generator or None
+        Seeds every draw: the same seed gives the same cohort.
 
     Returns
     -------
     SimulatedData
+        X is samples x genes; W genes x factors; H factors x samples.
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}; got {scenario!r}.")
+    n_genes = _check_int("n_genes", n_genes, 1)
+    n_samples = _check_int("n_samples", n_samples, 4)
+    n_factors = _check_int("n_factors", n_factors, 1)
+    n_markers = _check_int("n_markers", n_markers, 1)
+    n_background = _check_int("n_background", n_background, 0)
+    n_train = round(0.7 * n_samples) if n_train is None else _check_int("n_train", n_train, 2)
     needed = n_factors * n_markers + n_background
     if needed > n_genes:
         raise ValueError(
             f"n_genes={n_genes} is too small for {n_factors} x {n_markers} markers plus "
-            f"{n_background} background genes ({needed})."
+            f"{n_background} background genes ({needed}); raise n_genes or lower the others."
+        )
+    if n_train >= n_samples:
+        raise ValueError(f"n_train={n_train} must be below n_samples={n_samples}.")
+    if scenario == "mixed" and n_background < n_markers:
+        raise ValueError(
+            f"the mixed scenario adds {n_markers} background genes to factor 1's survival "
+            f"set; n_background={n_background} is too small."
         )
     rng = np.random.default_rng(random_state)
-    if marker_scale is None:
-        marker_scale = (1.0,) + (3.0,) * (n_factors - 1)
-    n_prog = n_factors + 2
-    W = rng.gamma(1.0, 0.1, size=(n_genes, n_prog))
-    markers: dict[str, list[int]] = {}
-    for f in range(n_factors):
-        rows = np.arange(f * n_markers, (f + 1) * n_markers)
-        W[rows, f] = rng.gamma(2.0, marker_scale[f], size=rows.size)
-        markers[f"factor{f + 1}"] = rows.tolist()
-    bg = np.arange(n_factors * n_markers, needed)
-    W[bg, n_factors:] = rng.gamma(2.0, background_scale, size=(bg.size, 2))
-    H = rng.gamma(2.0, 1.0, size=(n_prog, n_samples))
-    X = W @ H
-    X = X / np.median(X) * np.exp(rng.normal(0.0, noise, size=X.shape))
 
-    z = (H - H.mean(axis=1, keepdims=True)) / H.std(axis=1, keepdims=True)
-    if scenario == "primary":
-        lp = effect * z[0]
-    elif scenario == "mixed":
-        lp = effect / np.sqrt(2) * (z[0] + z[1])
-    else:
-        lp = np.zeros(n_samples)
-    t_event = rng.exponential(1.0 / np.exp(lp))
-    # censoring rate solving mean P(C < T) = censor_fraction (P = c / (c + h) for exponentials)
-    h = np.exp(lp)
-    lo, hi = 1e-6, 1e3
-    for _ in range(100):
-        c = np.sqrt(lo * hi)
-        if np.mean(c / (c + h)) < censor_fraction:
-            lo = c
-        else:
-            hi = c
-    t_cens = rng.exponential(1.0 / c, size=n_samples)
+    perm = rng.permutation(n_genes)
+    marker_rows = [perm[f * n_markers : (f + 1) * n_markers] for f in range(n_factors)]
+    bg_rows = perm[n_factors * n_markers : needed]
+    # numpy's gamma takes a scale: rate r means scale 1 / r
+    W = rng.gamma(1.0, 1.0 / 20.0, size=(n_genes, n_factors))  # noise genes (and off-factor)
+    for f, rows in enumerate(marker_rows):
+        W[rows, f] = rng.gamma(3.0, 1.0 / 0.8, size=rows.size)
+    W[bg_rows] = rng.gamma(2.0, 1.0, size=(bg_rows.size, n_factors))
+    W /= np.linalg.norm(W, axis=0, keepdims=True)
+    H = rng.gamma(2.0, 1.0 / 2.0, size=(n_samples, n_factors))  # samples x factors
+    X_true = W @ H.T  # genes x samples
+
+    surv_rows = marker_rows[0]
+    if scenario == "mixed":
+        surv_rows = np.concatenate([surv_rows, rng.choice(bg_rows, n_markers, replace=False)])
+    W_surv = np.zeros_like(W)
+    W_surv[surv_rows] = W[surv_rows]
+    scores = X_true.T @ W_surv  # samples x factors
+    sd = scores.std(axis=0, ddof=1)
+    z = (scores - scores.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    beta = np.zeros(n_factors)
+    if scenario != "null":
+        beta[0] = float(effect)
+    lp = z @ beta
+    t_event = rng.exponential(1.0 / (0.05 * np.exp(lp)))
+    t_cens = rng.exponential(1.0 / 0.02, size=n_samples)
     time = np.minimum(t_event, t_cens)
     event = (t_event <= t_cens).astype(int)
 
-    genes = [f"g{i:04d}" for i in range(n_genes)]
-    samples = [f"s{i:03d}" for i in range(n_samples)]
-    programs = [f"factor{f + 1}" for f in range(n_factors)] + ["nuisance1", "nuisance2"]
+    baseline = rng.normal(3.0, 1.0, size=(n_genes, 1))
+    X = np.maximum(X_true + baseline + rng.normal(0.0, 0.01, size=X_true.shape), 0.0)
+
+    genes = np.array([f"g{i:04d}" for i in range(n_genes)])
+    samples = np.array([f"s{i:03d}" for i in range(n_samples)])
+    factors = [f"factor{f + 1}" for f in range(n_factors)]
+    split = rng.permutation(n_samples)
     return SimulatedData(
         X=pd.DataFrame(X.T, index=samples, columns=genes),
         time=pd.Series(time, index=samples, name="time"),
         event=pd.Series(event, index=samples, name="event"),
-        W=pd.DataFrame(W, index=genes, columns=programs),
-        H=pd.DataFrame(H, index=programs, columns=samples),
-        markers={k: [genes[i] for i in v] for k, v in markers.items()},
+        W=pd.DataFrame(W, index=genes, columns=factors),
+        H=pd.DataFrame(H.T, index=factors, columns=samples),
+        markers={factors[f]: genes[np.sort(r)].tolist() for f, r in enumerate(marker_rows)},
+        background=genes[np.sort(bg_rows)].tolist(),
+        survival_genes=genes[np.sort(surv_rows)].tolist(),
+        beta=beta,
+        linear_predictor=pd.Series(lp, index=samples, name="linear_predictor"),
+        train=samples[np.sort(split[:n_train])],
+        test=samples[np.sort(split[n_train:])],
         scenario=scenario,
     )
+
+
+def specificity_top_genes(W: np.ndarray, factor: int, n_top: int) -> np.ndarray:
+    """Indices of the ``n_top`` genes with the highest specificity for ``factor``.
+
+    ``W`` is genes x k. Each column is scaled by its maximum; a gene's score for ``factor``
+    is its scaled value there minus its largest scaled value in any other factor (the
+    authors' specificity score).
+    """
+    W = np.asarray(W, dtype=float)
+    scaled = W / np.maximum(W.max(axis=0, keepdims=True), 1e-300)
+    others = np.delete(scaled, factor, axis=1)
+    score = scaled[:, factor] - (others.max(axis=1) if others.shape[1] else 0.0)
+    return np.argsort(-score, kind="stable")[:n_top]
+
+
+def lethal_precision(W: np.ndarray, genes, survival_genes, n_top: int = 150) -> tuple[float, int]:
+    """Precision of the lethal program, as in the paper.
+
+    For every learned factor (column of the genes x k ``W``), the share of its top ``n_top``
+    genes by :func:`specificity_top_genes` that are in ``survival_genes``; the maximum over
+    factors.
+
+    Returns
+    -------
+    precision : float
+    factor : int
+        The column that attains it.
+    """
+    genes = np.asarray(genes)
+    truth = np.isin(genes, np.asarray(survival_genes))
+    prec = [float(truth[specificity_top_genes(W, j, n_top)].mean()) for j in range(W.shape[1])]
+    best = int(np.argmax(prec))
+    return prec[best], best

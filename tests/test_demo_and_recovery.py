@@ -14,20 +14,47 @@ import pandas as pd
 import pytest
 
 from desurv import ConvergenceWarning, DeSurv
-from desurv.demo import run_demo, specificity_top_genes
+from desurv.demo import cv_alpha, run_demo, specificity_top_genes, summarise
 from desurv.metrics import concordance_index
+from desurv.simulate import simulate
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "r_desurv"
 
 
-def test_main_job_primary_scenario_desurv_beats_nmf(capsys):
-    table = run_demo(seed=0, scenarios=["primary"], verbose=True)
+@pytest.mark.slow
+def test_main_job_meets_the_paper_design_claims(capsys):
+    """The main job as `make demo` runs it (primary and null, 3 replicates, alpha by CV):
+    DeSurv's median precision of the lethal program >= 0.5 and its median test C-index ahead
+    of NMF's by >= 0.05 on the primary scenario; no gain on the null scenario (DeSurv within
+    0.03 of NMF there, and both near 0.5). Measured with seed 0: primary 0.847 vs 0.684,
+    precision 0.66 vs 0.07; null 0.515 vs 0.515 (about 60 s with n_jobs=2)."""
+    table = run_demo(seed=0, n_jobs=2, verbose=True)
     out = capsys.readouterr().out
-    assert "primary: DeSurv test C-index" in out
-    by = table.set_index("method")
-    assert by.loc["DeSurv", "test_cindex"] > by.loc["NMF (alpha=0)", "test_cindex"]
-    assert by.loc["DeSurv", "train_cindex"] > by.loc["NMF (alpha=0)", "train_cindex"]
-    assert set(table.columns) >= {"precision", "corr_factor1", "n_iter", "seconds"}
+    assert "primary: median test C-index DeSurv" in out and "paper" in out
+    med = summarise(table).set_index(["scenario", "method"])
+    ds, nmf = med.loc[("primary", "DeSurv")], med.loc[("primary", "NMF (alpha=0)")]
+    assert ds["precision"] >= 0.5
+    assert ds["test_cindex"] - nmf["test_cindex"] >= 0.05
+    assert nmf["precision"] < 0.3
+    null_ds, null_nmf = med.loc[("null", "DeSurv")], med.loc[("null", "NMF (alpha=0)")]
+    assert null_ds["test_cindex"] - null_nmf["test_cindex"] < 0.03
+    assert abs(null_ds["test_cindex"] - 0.5) < 0.1
+    # alpha was chosen by the cross-validation, not fixed
+    chosen = table[table.method == "DeSurv"].alpha
+    assert chosen.isin([0.5, 0.8, 0.9, 0.95]).all()
+
+
+def test_cv_alpha_scores_each_alpha_on_held_out_folds():
+    d = simulate(
+        "primary", n_genes=400, n_markers=40, n_background=60, n_samples=90, random_state=3
+    )
+    X, t, e = d.X.loc[d.train].to_numpy(), d.time[d.train].to_numpy(), d.event[d.train].to_numpy()
+    cv = cv_alpha(X, t, e, (0.0, 0.9), max_iter=200, random_state=1)
+    assert list(cv.alpha) == [0.0, 0.9]
+    assert all(len(f) == 3 for f in cv.fold_cindex)
+    assert ((cv.cv_cindex > 0) & (cv.cv_cindex < 1)).all()
+    again = cv_alpha(X, t, e, (0.0, 0.9), max_iter=200, random_state=1, n_jobs=2)
+    pd.testing.assert_frame_equal(cv, again)  # the same with processes
 
 
 def test_specificity_top_genes():
@@ -54,71 +81,47 @@ def _recovery(W: np.ndarray, truth: np.ndarray) -> float:
 
 
 def test_reference_data_desurv_recovers_factor1_and_raises_cindex(reference):
-    """The acceptance point in full: on the reference data DeSurv recovers factor 1 at least
-    as well as alpha = 0 (best |correlation| of a W column with truth_W[:, 0]) and reaches a
-    strictly higher training C-index than alpha = 0 fitted with the same knobs and start.
+    """On the reference data DeSurv recovers factor 1 at least as well as alpha = 0 (best
+    |correlation| of a W column with truth_W[:, 0]) and reaches a strictly higher training
+    C-index, from the same start and with the default penalty (lambda_ = 0.1 on standardised
+    coefficients: on the scale-free model it has the same meaning here as anywhere).
 
-    Why lambda_ = 3e4: the default variant penalises beta on its raw scale, and the scores
-    Z = W^T X here have standard deviations of about 1.2e5-1.4e5, so the usual lambda_ = 0.1
-    is no penalty at all (lambda_ ||beta|| ~ 1e-6). lambda_ = 3e4 is about 0.2 on standardised
-    scores: a lasso that keeps only the hazard factor. With lambda_ = 0.1 the claim fails at
-    every alpha (recovery falls as alpha rises; C rises only where recovery has fallen below
-    NMF's). benchmarks/reference_recovery_scan.py shows the neighbourhood: the claim holds
-    at lambda_ in {3e4, 1e5} for alpha 0.5-0.93 from W0/H0 and at alpha 0.9 from 6 random
-    starts; it fails at alpha 0.97 and, from some random starts, at 0.95.
-
-    NMF runs to a tight tolerance (its recovery then changes in the 4th decimal); the margins
-    measured here were 0.9987 vs 0.9969 (recovery) and 0.77444 vs 0.77359 (C, 10 concordant
-    pairs of 11731). The same test with lambda_ = 0.1 fails (0.9956 vs 0.9969, equal C).
-    Against NMF with lambda_ = 0.1 (the highest C that NMF reaches here) DeSurv's C is
-    higher by one pair only, so that comparison is asserted as >= (no tolerance).
+    Measured (tol 1e-8): NMF 0.99684 / C 0.77410; DeSurv alpha 0.5: 0.99971 / 0.77436,
+    alpha 0.9: 0.99847 / 0.77427 (the true factor-1 activities reach C 0.77368). The margin in
+    C is a few concordant pairs of 11731, so it is asserted without tolerance.
     """
     X, y, d, W0, H0, truth_w, truth_h = reference
-    kw = dict(lambda_=3e4, tol=1e-9, max_iter=5000, warmup_iter=50)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # NMF: tol 1e-9 is very tight
-        nmf = DeSurv(3, alpha=0.0, **kw).fit(X, y, d, W0=W0, H0=H0)
-        nmf_low_penalty = DeSurv(3, alpha=0.0, **{**kw, "lambda_": 0.1}).fit(X, y, d, W0=W0, H0=H0)
-    ds = DeSurv(3, alpha=0.9, **kw).fit(X, y, d, W0=W0, H0=H0)
-    assert ds.converged_
-    rec_ds, rec_nmf = _recovery(ds.W_, truth_w), _recovery(nmf.W_, truth_w)
-    assert rec_nmf > 0.99
-    assert rec_ds >= rec_nmf
-    assert ds.train_cindex_ > nmf.train_cindex_
-    assert ds.train_cindex_ >= nmf_low_penalty.train_cindex_
+    kw = dict(lambda_=0.1, tol=1e-8, max_iter=5000)
+    nmf = DeSurv(3, alpha=0.0, **kw).fit(X, y, d, W0=W0, H0=H0)
+    for alpha in (0.5, 0.9):
+        ds = DeSurv(3, alpha=alpha, **kw).fit(X, y, d, W0=W0, H0=H0)
+        assert ds.converged_ and nmf.converged_
+        rec_ds, rec_nmf = _recovery(ds.W_, truth_w), _recovery(nmf.W_, truth_w)
+        assert rec_nmf > 0.99
+        assert rec_ds >= rec_nmf
+        assert ds.train_cindex_ > nmf.train_cindex_
     # there is little room: NMF alone reaches the C of the true factor-1 activities
-    assert nmf_low_penalty.train_cindex_ >= concordance_index(y, d, truth_h[0])
+    assert nmf.train_cindex_ >= concordance_index(y, d, truth_h[0])
 
 
-def test_factor_scale_drifts_without_both_ridges_and_is_pinned_with_them(reference):
-    """The documented scale symmetry (W c, H / c, beta / c fit equally well while the beta
-    penalty shrinks): with lambda_w = lambda_h = 0 the column of W that carries beta keeps
-    growing; with both ridges at 1e-4 its norm settles (the others settle more slowly:
-    111 -> 62 -> 56 after 1000, 4000, 8000 iterations). Measured on the reference data (alpha
-    0.9, lambda_ 3e4): 1000 -> 4000 iterations took the hazard column from 2.2e5 to 3.0e5
-    without ridges, and left it at 1590 with them. Thresholds: > 10 % growth of the hazard
-    column between 600 and 1200 iterations without, < 1 % change with."""
+def test_factor_scale_stays_pinned_without_any_ridge(reference):
+    """The scale symmetry is gone from the model: with lambda_h = 0 the columns of W keep unit
+    norm at every stopping point, and between 600 and 1200 iterations the hazard factor's
+    activities (which carry the scale) move by 1.8 % (asserted: < 5 %) and its standardised
+    coefficient by < 1 %, where the old literal eq.-5 model let the hazard column of W grow
+    by 36 % (2.2e5 to 3.0e5 over 1000 -> 4000 iterations) as the raw penalty shrank."""
     X, y, d, W0, H0, _, _ = reference
 
-    def norms(ridge: float, iters: int) -> np.ndarray:
-        model = DeSurv(
-            3,
-            alpha=0.9,
-            lambda_=3e4,
-            lambda_w=ridge,
-            lambda_h=ridge,
-            tol=0.0,
-            max_iter=iters,
-            warmup_iter=50,
-        )
+    def fit(iters: int) -> DeSurv:
+        model = DeSurv(3, alpha=0.9, lambda_=0.1, tol=0.0, max_iter=iters)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, y, d, W0=W0, H0=H0)
-        return np.linalg.norm(model.W_, axis=0)
+            return model.fit(X, y, d, W0=W0, H0=H0)
 
-    free_a, free_b = norms(0.0, 600), norms(0.0, 1200)
-    hazard = int(np.argmax(free_b))
-    assert free_b[hazard] > 1.1 * free_a[hazard]
-    pinned_a, pinned_b = norms(1e-4, 600), norms(1e-4, 1200)
-    np.testing.assert_allclose(pinned_b[hazard], pinned_a[hazard], rtol=1e-2)
-    assert pinned_b.max() < 0.1 * free_b.max()
+    a, b = fit(600), fit(1200)
+    for m in (a, b):
+        np.testing.assert_allclose(np.linalg.norm(m.W_, axis=0), 1.0, rtol=1e-12)
+    hazard = int(np.argmax(np.abs(b.coef_std_)))
+    na, nb = np.linalg.norm(a.H_, axis=1), np.linalg.norm(b.H_, axis=1)
+    np.testing.assert_allclose(nb[hazard], na[hazard], rtol=5e-2)
+    np.testing.assert_allclose(b.coef_std_[hazard], a.coef_std_[hazard], rtol=1e-2)

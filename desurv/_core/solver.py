@@ -1,24 +1,32 @@
 """The DeSurv fit loop on stacked arrays (a batch of independent problems).
 
-The model (paper eq. 5), X genes x samples (p x n), W genes x k, H k x samples, beta (k,),
-Z = W^T X (k x n) and l the Cox log partial likelihood of eta = Z^T beta:
+The scale-free model. X genes x samples (p x n), W genes x k, H k x samples, Z = W^T X
+(k x n) the factor scores, Zs the scores standardised over the samples (each row centred and
+divided by its standard deviation s_j, denominator n - 1), b (k,) the standardised Cox
+coefficients and l the Cox log partial likelihood of eta = Zs^T b:
 
-    L = (1-alpha)/(2 n p) ||X - W H||_F^2                      (nmf)
-        - alpha (2/n) l(W, beta)                                 (cox)
-        + alpha lambda [xi ||beta||_1 + (1-xi)/2 ||beta||_2^2]   (penalty_beta)
-        + gamma/(2 p k) ||W||_F^2                                (penalty_w)
-        + nu/(2 n) ||H||_F^2                                     (penalty_h)
+    L = (1-alpha)/(2 S) ||X - W H||_F^2                                (nmf)
+        + (1-alpha) nu/(2 S) sum_j ||w_j||^2 ||h_j||^2                 (penalty_h)
+        - alpha (2/n_e) l(W, b)                                        (cox)
+        + alpha lambda [xi ||b||_1 + (1-xi)/2 ||b||_2^2]               (penalty_beta)
 
-``alpha`` is the survival weight, ``lambda_`` the Cox penalty, ``l1_ratio`` xi, ``lambda_w``
-gamma and ``lambda_h`` nu. With a sample mask (cross-validation folds), n counts the masked-in
-samples and every sum runs over them only.
+with S = sum_g sum_i (x_gi - mean_g)^2 the gene-centred total sum of squares of X and n_e the
+number of events. Every part is unchanged when a column of W is multiplied by c and the row of
+H divided by c (Zs and ||w_j h_j^T|| do not change), and when X is multiplied by a constant
+(H takes the constant), so W is kept with unit-norm columns (the scale moved into H) and
+``alpha`` and ``lambda_`` mean the same on any data: the NMF part is half the share of the
+gene-wise variance that W H leaves unexplained, the Cox part is per event on standardised
+scores (as the R package's), nu (``lambda_h``) penalises the energy ||w_j h_j^T||_F^2 of each
+program relative to S. The raw coefficients of Z are beta = b / s. With a sample mask
+(cross-validation folds) S, n_e, the standard deviations and every sum run over the
+masked-in samples only.
 
-One iteration updates H (multiplicative, exact majorise-minimise step, eq. 11), then W
-(multiplicative step of eq. 10 with the Cox gradient split by sign between numerator and
-denominator, damped by halving a step fraction until the full loss does not increase), then
-beta (proximal Newton with cyclic coordinate descent on the exact beta part of L, with a
-line search), so L never increases.
-Entries of W and H are kept at or above ``EPS`` so that no entry is frozen at zero.
+One iteration updates H (multiplicative, exact majorise-minimise step), then W (multiplicative
+step with the Cox gradient split by sign between numerator and denominator, damped by halving
+a step fraction until the full loss does not increase), rescales the columns of W to unit norm
+(which leaves L unchanged), then b (proximal Newton with an exact lasso subproblem on the
+standardised scores, with a line search), so L never increases. Entries of W and H are kept at
+or above ``EPS`` so that no entry is frozen at zero.
 
 Layout for BLAS efficiency: W is stored as (p, B, k) so that all members form one p x (B k)
 matrix; H as (B, k, n). Samples are in time-sorted order inside the loop.
@@ -32,19 +40,34 @@ import numpy as np
 
 from desurv._core.cox import CoxBeta, SurvivalData, _events, _gradient, _loglik
 
-__all__ = ["Hyper", "FitResult", "fit_batch", "solve_beta", "loss_parts", "EPS"]
+__all__ = [
+    "Hyper",
+    "FitResult",
+    "fit_batch",
+    "solve_beta",
+    "loss_parts",
+    "standardised_scores",
+    "EPS",
+]
 
 EPS = 1e-12
 # the beta step's Newton stops after a full step when the next one, predicted from the
 # observed quadratic rate, would be below this relative to beta
 NEWTON_NEXT_STEP = 1e-7
 ZT_REFRESH = 50  # iterations between exact recomputations of W^T X
+# the damped W step tries up to this multiple of the multiplicative step (over-relaxation):
+# on the paper's simulation it halves the iterations the survival part needs to reshape W
+W_STEP_MAX = 4.0
 LOSS_PARTS = ("loss", "nmf", "cox", "penalty_beta", "penalty_w", "penalty_h")
 
 
 @dataclass(frozen=True)
 class Hyper:
-    """Hyperparameters of one fit (shared by every member of a batch)."""
+    """Hyperparameters of one fit (shared by every member of a batch).
+
+    ``lambda_w`` is not part of the scale-free model (its columns of W have unit norm, so a
+    ridge on W is a constant); it is kept for the R package's variant, which has one.
+    """
 
     alpha: float = 0.5
     lambda_: float = 0.1
@@ -57,26 +80,37 @@ class Hyper:
     def describe(self) -> str:
         return (
             f"alpha={self.alpha}, lambda_={self.lambda_}, l1_ratio={self.l1_ratio}, "
-            f"lambda_w={self.lambda_w}, lambda_h={self.lambda_h}, ties={self.ties!r}"
+            f"lambda_h={self.lambda_h}, ties={self.ties!r}"
         )
 
 
 @dataclass
 class FitResult:
-    """Outcome of :func:`fit_batch` for every member (input sample order)."""
+    """Outcome of :func:`fit_batch` for every member (input sample order).
 
-    W: np.ndarray  # (B, p, k)
+    ``beta`` are the raw coefficients of the scores Z = W^T X (risk = X^T W beta),
+    ``beta_std`` the standardised ones (beta times ``score_sd``), ``score_mean`` and
+    ``score_sd`` the mean and standard deviation (n - 1) of each score over the member's
+    samples.
+    """
+
+    W: np.ndarray  # (B, p, k), unit-norm columns
     H: np.ndarray  # (B, k, n)
     beta: np.ndarray  # (B, k)
     history: list[dict[str, np.ndarray]] = field(default_factory=list)  # per member
     n_iter: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     converged: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    beta_std: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    score_mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    score_sd: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
 class _Problem:
     """Data shared by all members: X in sorted order and cached quantities."""
 
-    def __init__(self, X: np.ndarray, surv: SurvivalData, mask: np.ndarray) -> None:
+    def __init__(
+        self, X: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str = "efron"
+    ) -> None:
         self.X = np.ascontiguousarray(X[:, surv.order])  # (p, n) sorted
         self.surv = surv
         self.mask = mask  # (B, n) sorted
@@ -85,7 +119,17 @@ class _Problem:
         self.n_samples = mask.sum(axis=1)  # (B,)
         sq = (self.X**2).sum(axis=0)  # (n,)
         self.x_norm2 = mask @ sq  # (B,)
+        # gene-centred total sum of squares over each member's samples
+        gene_sums = _few_right(self.X, mask.T)  # (p, B)
+        self.ss = np.maximum(self.x_norm2 - (gene_sums**2).sum(axis=0) / self.n_samples, 0.0)
         self.ev = _events(surv, mask)
+        ne = self.ev.n_events
+        self.cox_w = np.where(ne > 0, 2.0 / np.maximum(ne, 1), 0.0)  # 2 / n_events (B,)
+        # the null model's per-event deviance D0 = -(2/n_e) l(0); the survival part is
+        # measured in its units (1 / D0; 0 for a member without events)
+        d0 = -self.cox_w * _loglik(np.zeros_like(mask), surv, mask, ties, self.ev)
+        self.surv_scale = np.where(d0 > 0, 1.0 / np.where(d0 > 0, d0, 1.0), 0.0)
+        self.cox_scale = self.cox_w * self.surv_scale  # the factor of -l in L / alpha
 
     def sub(self, idx: np.ndarray) -> _Problem:
         new = object.__new__(_Problem)
@@ -93,6 +137,10 @@ class _Problem:
         new.mask = self.mask[idx]
         new.n_samples = self.n_samples[idx]
         new.x_norm2 = self.x_norm2[idx]
+        new.ss = self.ss[idx]
+        new.cox_w = self.cox_w[idx]
+        new.surv_scale = self.surv_scale[idx]
+        new.cox_scale = self.cox_scale[idx]
         new.ev = self.ev.take(idx)
         return new
 
@@ -156,6 +204,57 @@ def _inner(A: np.ndarray, C: np.ndarray) -> np.ndarray:
     return np.einsum("pbk,pbk->b", A, C)
 
 
+def _diag(M: np.ndarray) -> np.ndarray:
+    """Diagonals of (B, k, k) -> (B, k)."""
+    return np.einsum("bkk->bk", M)
+
+
+def _centred(prob: _Problem, zt: np.ndarray) -> np.ndarray:
+    """Scores (B, k, n) centred over each member's samples (0 for masked-out samples)."""
+    if prob.full:
+        return zt - zt.mean(axis=2, keepdims=True)
+    m = prob.mask[:, None, :]
+    mean = (zt * m).sum(axis=2, keepdims=True) / prob.n_samples[:, None, None]
+    return (zt - mean) * m
+
+
+def _score_sd(prob: _Problem, zc: np.ndarray) -> np.ndarray:
+    """Standard deviations (n - 1) of the centred scores (B, k, n) -> (B, k), kept away from 0
+    (a constant score gets a tiny sd, so its standardised coefficient has no effect)."""
+    var = np.einsum("bkn,bkn->bk", zc, zc) / np.maximum(prob.n_samples - 1, 1)[:, None]
+    sd = np.sqrt(var)
+    return np.maximum(sd, 1e-12 * (1e-300 + sd.max(axis=1, keepdims=True)))
+
+
+def _eta(zt: np.ndarray, b: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """eta = Z^T (b / sd) (B, n); centring does not change the Cox likelihood."""
+    return np.einsum("bkn,bk->bn", zt, b / sd)
+
+
+def standardised_scores(
+    X: np.ndarray, W: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores Z = W^T X standardised over the (masked-in) samples.
+
+    Parameters
+    ----------
+    X : (p, n) expression, genes x samples.  W : (B, p, k).  mask : (B, n) of {0, 1}.
+
+    Returns
+    -------
+    zs : (B, n, k) standardised scores (0 for masked-out samples), mean : (B, k), sd : (B, k)
+    """
+    B = W.shape[0]
+    mask = np.ones((B, X.shape[1])) if mask is None else np.asarray(mask, dtype=float)
+    zt = np.einsum("pn,bpk->bkn", X, W)
+    n = mask.sum(axis=1)
+    mean = (zt * mask[:, None, :]).sum(axis=2) / n[:, None]
+    zc = (zt - mean[:, :, None]) * mask[:, None, :]
+    sd = np.sqrt(np.einsum("bkn,bkn->bk", zc, zc) / np.maximum(n - 1, 1)[:, None])
+    sd = np.maximum(sd, 1e-12 * (1e-300 + sd.max(axis=1, keepdims=True)))
+    return (zc / sd[:, :, None]).transpose(0, 2, 1), mean, sd
+
+
 def _penalty_beta(beta: np.ndarray, hp: Hyper) -> np.ndarray:
     return hp.lambda_ * (
         hp.l1_ratio * np.abs(beta).sum(axis=1) + 0.5 * (1 - hp.l1_ratio) * (beta**2).sum(axis=1)
@@ -165,44 +264,47 @@ def _penalty_beta(beta: np.ndarray, hp: Hyper) -> np.ndarray:
 def _nmf_part(
     prob: _Problem, W: np.ndarray, xht: np.ndarray, wtw: np.ndarray, hht: np.ndarray, hp: Hyper
 ) -> np.ndarray:
-    """(1-alpha)/(2np) ||X - W H||^2 from Gram products: ||X||^2 - 2 <W, X H^T> + <W^T W, H H^T>."""
+    """(1-alpha)/(2S) ||X - W H||^2 from Gram products: ||X||^2 - 2 <W, X H^T> + <W^T W, H H^T>."""
     resid2 = prob.x_norm2 - 2 * _inner(W, xht) + np.einsum("bkj,bkj->b", wtw, hht)
-    return (1 - hp.alpha) / (2 * prob.n_samples * prob.p) * np.maximum(resid2, 0.0)
+    return (1 - hp.alpha) / prob.ss * np.maximum(resid2, 0.0)
 
 
-def _penalty_w(wtw: np.ndarray, p: int, hp: Hyper) -> np.ndarray:
-    return _g_w(hp, p, wtw.shape[-1]) * np.einsum("bkk->b", wtw)
+def _ridge_factor(prob: _Problem, hp: Hyper) -> np.ndarray:
+    """g with penalty_h = g sum_j ||w_j||^2 ||h_j||^2, (B,)."""
+    return (1 - hp.alpha) * hp.lambda_h / prob.ss
 
 
-def _penalty_h(prob: _Problem, H: np.ndarray, hp: Hyper) -> np.ndarray:
+def _penalty_h(prob: _Problem, wtw: np.ndarray, hht: np.ndarray, hp: Hyper) -> np.ndarray:
+    """(1-alpha) nu/(2S) sum_j ||w_j||^2 ||h_j||^2 (B,), from W^T W and (masked) H H^T."""
     if hp.lambda_h == 0:
-        return np.zeros(H.shape[0])
-    return hp.lambda_h / (2 * prob.n_samples) * np.einsum("bkn,bkn,bn->b", H, H, prob.mask)
+        return np.zeros(wtw.shape[0])
+    return _ridge_factor(prob, hp) * np.einsum("bk,bk->b", _diag(wtw), _diag(hht))
 
 
 def loss_parts(
     prob: _Problem,
     W: np.ndarray,
     H: np.ndarray,
-    beta: np.ndarray,
+    beta_std: np.ndarray,
     hp: Hyper,
 ) -> dict[str, np.ndarray]:
     """Every part of L for each member (B,), computed from scratch (W (p, B, k), H (B, k, n),
-    beta (B, k), sorted sample order)."""
+    standardised coefficients beta_std (B, k), sorted sample order)."""
     Hm = _masked_h(prob, H)
     xht, hht, wtw = _xht(prob, Hm), np.matmul(Hm, H.transpose(0, 2, 1)), _gram(W)
     out = {
         "nmf": _nmf_part(prob, W, xht, wtw, hht, hp),
-        "penalty_w": _penalty_w(wtw, prob.p, hp),
-        "penalty_h": _penalty_h(prob, H, hp),
+        "penalty_w": np.zeros(W.shape[1]),
+        "penalty_h": _penalty_h(prob, wtw, hht, hp),
     }
     a = hp.alpha
     if a > 0:
-        eta = np.einsum("bkn,bk->bn", _wtx(prob, W), beta)
-        out["cox"] = (
-            -a * (2 / prob.n_samples) * _loglik(eta, prob.surv, prob.mask, hp.ties, prob.ev)
-        )
-        out["penalty_beta"] = a * _penalty_beta(beta, hp)
+        zt = _wtx(prob, W)
+        sd = _score_sd(prob, _centred(prob, zt))
+        eta = _eta(zt, beta_std, sd)
+        ll = _loglik(eta, prob.surv, prob.mask, hp.ties, prob.ev)
+        out["cox"] = -a * prob.cox_scale * ll
+        out["penalty_beta"] = a * prob.surv_scale * _penalty_beta(beta_std, hp)
     else:
         out["cox"] = np.zeros(W.shape[1])
         out["penalty_beta"] = np.zeros(W.shape[1])
@@ -218,13 +320,15 @@ def loss_parts(
 
 
 def h_step(prob: _Problem, wtw: np.ndarray, H: np.ndarray, zt: np.ndarray, hp: Hyper) -> np.ndarray:
-    """Multiplicative H update (eq. 11): H * W^T X / (W^T W H + nu p / (1-alpha) H).
+    """Multiplicative H update: H * W^T X / (W^T W H + nu diag(||w_j||^2) H).
 
-    ``wtw`` is W^T W (B, k, k) and ``zt`` is W^T X (B, k, n) of the current W.
+    The exact majorise-minimise step of the NMF part and the program-energy ridge (both
+    quadratic in H, the ridge's Hessian diagonal). ``wtw`` is W^T W (B, k, k) and ``zt`` is
+    W^T X (B, k, n) of the current W.
     """
     den = np.matmul(wtw, H)
     if hp.lambda_h > 0:
-        den += (hp.lambda_h * prob.p / (1 - hp.alpha)) * H
+        den += hp.lambda_h * _diag(wtw)[:, :, None] * H
     return np.maximum(H * zt / np.maximum(den, EPS), EPS)
 
 
@@ -237,8 +341,22 @@ class _WStep:
     zt: np.ndarray  # W^T X (B, k, n)
     wtw: np.ndarray  # W^T W (B, k, k)
     nmf: np.ndarray  # (B,) NMF part of L at (W, H)
-    penalty_w: np.ndarray
-    penalty_h: np.ndarray
+    penalty_h: np.ndarray  # (B,) program-energy ridge at (W, H)
+
+
+def _cox_direction(
+    prob: _Problem, zc: np.ndarray, sd: np.ndarray, b: np.ndarray, r: np.ndarray
+) -> np.ndarray:
+    """M (B, k, n) with d l / d w_j = X M_j, for eta = sum_j b_j z_j / s_j.
+
+    With zc the centred scores, sd their standard deviations and r = d l / d eta:
+    M_j = (b_j / s_j) (r - a_j zc_j), a_j = (r . zc_j) / ((n - 1) s_j^2): the gradient through
+    the scores' standard deviations removes the part of r along zc_j, so that scaling w_j
+    changes nothing.
+    """
+    nm1 = np.maximum(prob.n_samples - 1, 1)[:, None]
+    a = np.einsum("bkn,bn->bk", zc, r) / (nm1 * sd**2)
+    return (b / sd)[:, :, None] * (r[:, None, :] - a[:, :, None] * zc)
 
 
 def w_step(
@@ -248,56 +366,63 @@ def w_step(
     beta: np.ndarray,
     zt: np.ndarray,
     wtw: np.ndarray,
-    eta: np.ndarray,
     hp: Hyper,
     theta0: np.ndarray | None = None,
 ) -> _WStep:
-    """Damped multiplicative W update (eq. 10) with backtracking on the full loss.
+    """Damped multiplicative W update with backtracking on the full loss.
 
-    The full step is W * R with R = num / den, C = a (2/n) X r beta^T (r = dl/deta, so -C is
-    the Cox part of dL/dW), num = (1-a)/(np) X H^T + max(C, 0), den = (1-a)/(np) W H H^T
-    + gamma/(pk) W + max(-C, 0). Splitting C by sign keeps R >= 0 (adding all of C to the
-    numerator, as eq. 10 is written, gives negative ratios that clipping turns into zeros);
-    the fixed points are the same and -W/den * dL/dW stays a descent direction. A step
-    fraction theta gives W(theta) = max(W + theta D, EPS) with D = W (R - 1);
-    theta starts at ``theta0`` (per member; default 1, the full step of eq. 10) and halves until
+    The full step is W * R with R = num / den, C = alpha (2/n_e) X M (so -C is the Cox part of
+    dL/dW, M from :func:`_cox_direction`), num = (1-alpha)/S X H^T + max(C, 0), den =
+    (1-alpha)/S (W H H^T + nu W diag(||h_j||^2)) + max(-C, 0). Splitting C by sign keeps
+    R >= 0; the fixed points are the same and -W/den * dL/dW stays a descent direction. A step
+    fraction theta gives W(theta) = max(W + theta D, EPS) with D = W (R - 1); theta starts at
+    ``theta0`` (per member; default 1, the full step; the loop passes twice the last accepted
+    fraction, at most ``W_STEP_MAX``, an over-relaxed step) and halves until
     L(W(theta)) <= L(W) (at most ``max_backtrack`` times; if none is accepted W is kept).
-    With alpha = 0 (or beta = 0) the full step is the Lee-Seung
-    majorise-minimise step, which never raises L, and is taken as it is.
+    With alpha = 0 (or beta = 0) the full step is the Lee-Seung majorise-minimise step, which
+    never raises L, and is taken as it is.
 
-    Trial fractions are screened without touching X again: before clipping, the NMF and W
-    ridge parts are quadratic in theta (from the Gram products of W and D) and eta is linear
-    (eta + theta X^T D beta), so a trial costs O(n + k^2). The fraction the screen accepts is
-    then checked on the exact loss at the clipped W, whose W^T X (which the beta step needs)
-    is W^T X + theta D^T X plus the clipping's correction on the clipped genes; should the
-    check fail (clipping or rounding), halving goes on with exact checks. So one iteration
-    reads X twice: X [H; r]^T and D^T X.
+    Trial fractions are screened without touching X again: before clipping, the NMF and ridge
+    parts are quadratic in theta (from the Gram products of W and D), the scores are linear
+    (Z + theta D^T X) and so are their variances quadratic, so a trial costs O(n k + k^2). The
+    fraction the screen accepts is then checked on the exact loss at the clipped W, whose
+    W^T X (which the beta step needs) is W^T X + theta D^T X plus the clipping's correction on
+    the clipped genes; should the check fail (clipping or rounding), halving goes on with exact
+    checks. So one iteration reads X twice: X [H; M]^T and D^T X.
 
-    ``zt``, ``wtw`` and ``eta`` are W^T X, W^T W and X^T W beta of the current W and beta.
+    ``zt`` and ``wtw`` are W^T X and W^T W of the current W; ``beta`` the standardised
+    coefficients.
     """
     p = prob.p
-    n = prob.n_samples  # (B,)
     k = W.shape[2]
     B = W.shape[1]
     a = hp.alpha
     Hm = _masked_h(prob, H)
     use_cox = a > 0 and bool(np.any(beta != 0))
     if use_cox:
-        # X H^T and X r in one pass over X
+        zc = _centred(prob, zt)
+        sd = _score_sd(prob, zc)
+        eta = _eta(zt, beta, sd)
         ll0, r = _gradient(eta, prob.surv, prob.mask, hp.ties, prob.ev)
-        both = _x_times(prob, np.concatenate([Hm.reshape(B * k, prob.n), r]).T)
-        xht, xr = both[:, : B * k].reshape(p, B, k), both[:, B * k :]  # (p, B, k), (p, B)
+        M = _cox_direction(prob, zc, sd, beta, r)
+        # X H^T and X M in one pass over X
+        both = _x_times(
+            prob, np.concatenate([Hm.reshape(B * k, prob.n), M.reshape(B * k, prob.n)]).T
+        )
+        xht = both[:, : B * k].reshape(p, B, k)
+        xm = both[:, B * k :].reshape(p, B, k)
     else:
         xht = _xht(prob, Hm)
     hht = np.matmul(Hm, H.transpose(0, 2, 1))
-    c_nmf = (1 - a) / (n * p)
+    hh = _diag(hht)  # ||h_j||^2 (B, k)
+    c_nmf = 2 * (1 - a) / prob.ss
     num = c_nmf[None, :, None] * xht
-    den = c_nmf[None, :, None] * np.matmul(W.transpose(1, 0, 2), hht).transpose(1, 0, 2)
-    if hp.lambda_w > 0:
-        den += (hp.lambda_w / (p * k)) * W
-    pen_h = _penalty_h(prob, H, hp)
+    WH2 = np.matmul(W.transpose(1, 0, 2), hht).transpose(1, 0, 2)
+    if hp.lambda_h > 0:
+        WH2 += hp.lambda_h * W * hh[None]
+    den = c_nmf[None, :, None] * WH2
     if use_cox:
-        cox = (a * 2 / n)[None, :, None] * xr[:, :, None] * beta[None, :, :]
+        cox = (a * prob.cox_scale)[None, :, None] * xm
         num += np.maximum(cox, 0.0)
         den += np.maximum(-cox, 0.0)
     R = num / np.maximum(den, EPS)
@@ -310,50 +435,53 @@ def w_step(
             _wtx(prob, Wn),
             wtw_n,
             _nmf_part(prob, Wn, xht, wtw_n, hht, hp),
-            _penalty_w(wtw_n, p, hp),
-            pen_h,
+            _penalty_h(prob, wtw_n, hht, hp),
         )
 
-    fixed = pen_h + a * _penalty_beta(beta, hp)
+    fixed = a * prob.surv_scale * _penalty_beta(beta, hp)
     nmf0 = _nmf_part(prob, W, xht, wtw, hht, hp)
-    penw0 = _penalty_w(wtw, p, hp)
-    loss0 = nmf0 + penw0 - a * (2 / n) * ll0 + fixed
+    g = _ridge_factor(prob, hp)
+    ridge0 = g * np.einsum("bk,bk->b", _diag(wtw), hh)
+    loss0 = nmf0 + ridge0 - a * prob.cox_scale * ll0 + fixed
     D = W * (R - 1.0)
     wtd, dtd = _gram(W, D), _gram(D)
     dtx = _wtx(prob, D)  # D^T X: the Cox part of every trial, and W(theta)^T X
-    # L(theta) before clipping, with eta(theta) = eta + theta v:
-    # nmf0 + c/2 theta (q1 + theta q2) + g theta (2 w1 + theta w2) - a (2/n) l(eta(theta)) + fixed
+    dc = _centred(prob, dtx)
+    nm1 = np.maximum(prob.n_samples - 1, 1)[:, None]
+    # L(theta) before clipping:
+    # nmf0 + theta (q1 + theta q2) + ridge0 + theta (w1 + theta w2) - a c l(eta(theta)) + fixed
     model = _WModel(
         nmf0=nmf0,
         q1=(-2 * _inner(D, xht) + 2 * np.einsum("bkj,bkj->b", wtd, hht)) * (0.5 * c_nmf),
         q2=np.einsum("bkj,bkj->b", dtd, hht) * (0.5 * c_nmf),
-        w0=penw0,
-        w1=2 * _g_w(hp, p, k) * np.einsum("bkk->b", wtd),
-        w2=_g_w(hp, p, k) * np.einsum("bkk->b", dtd),
-        v=np.einsum("bkn,bk->bn", dtx, beta),  # X^T D beta (B, n)
-        eta=eta,
+        w0=ridge0,
+        w1=2 * g * np.einsum("bk,bk->b", _diag(wtd), hh),
+        w2=g * np.einsum("bk,bk->b", _diag(dtd), hh),
         zt=zt,
         dtx=dtx,
-        cox_scale=a * (2 / n),
+        b=beta,
+        var0=sd**2,
+        cov=np.einsum("bkn,bkn->bk", zc, dc) / nm1,
+        var2=np.einsum("bkn,bkn->bk", dc, dc) / nm1,
+        cox_scale=a * prob.cox_scale,
         fixed=fixed,
+        hh=hh,
+        g=g,
     )
-    out = _WStep(W, np.zeros(B), zt, wtw, nmf0, penw0, pen_h)
+    out = _WStep(W, np.zeros(B), zt, wtw, nmf0, ridge0)
     theta = np.ones(B) if theta0 is None else np.asarray(theta0, dtype=float).copy()
     if B == 1:
-        _backtrack_one(prob, W, D, beta, xht, hht, hp, model, float(loss0[0]), theta[0], out)
+        _backtrack_one(prob, W, D, xht, hht, hp, model, float(loss0[0]), theta[0], out)
     else:
-        _backtrack_batch(prob, W, D, beta, xht, hht, hp, model, loss0, theta, out)
+        _backtrack_batch(prob, W, D, xht, hht, hp, model, loss0, theta, out)
     return out
-
-
-def _g_w(hp: Hyper, p: int, k: int) -> float:
-    """The factor of ||W||^2 in L."""
-    return hp.lambda_w / (2 * p * k)
 
 
 @dataclass
 class _WModel:
-    """Coefficients of L(W + theta D) in theta before clipping (all (B,) but v, eta (B, n))."""
+    """L(W + theta D) in theta before clipping: the quadratic NMF (q) and ridge (w)
+    coefficients (B,) and what the scores' path needs (zt, dtx (B, k, n); b, var0, cov, var2
+    (B, k): sd_j(theta)^2 = var0 + 2 theta cov + theta^2 var2)."""
 
     nmf0: np.ndarray
     q1: np.ndarray
@@ -361,12 +489,16 @@ class _WModel:
     w0: np.ndarray
     w1: np.ndarray
     w2: np.ndarray
-    v: np.ndarray
-    eta: np.ndarray
-    zt: np.ndarray  # W^T X (B, k, n)
-    dtx: np.ndarray  # D^T X (B, k, n)
+    zt: np.ndarray
+    dtx: np.ndarray
+    b: np.ndarray
+    var0: np.ndarray
+    cov: np.ndarray
+    var2: np.ndarray
     cox_scale: np.ndarray
     fixed: np.ndarray
+    hh: np.ndarray
+    g: np.ndarray
 
     def coefficients(self, sel: slice | np.ndarray) -> tuple:
         """The coefficients of :meth:`value` for the members ``sel``."""
@@ -381,9 +513,18 @@ class _WModel:
             self.cox_scale[sel],
         )
 
+    def eta(self, sel: slice | np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """eta at W + theta D before clipping (B_sel, n) for theta (B_sel,)."""
+        th = theta[:, None]
+        var = self.var0[sel] + th * (2 * self.cov[sel] + th * self.var2[sel])
+        coef = self.b[sel] / np.sqrt(np.maximum(var, 1e-300))
+        return np.einsum("bkn,bk->bn", self.zt[sel], coef) + th * np.einsum(
+            "bkn,bk->bn", self.dtx[sel], coef
+        )
+
     @staticmethod
     def value(coef: tuple, theta, ll):
-        """L(W + theta D) before clipping, given the log-likelihood ``ll`` at eta + theta v;
+        """L(W + theta D) before clipping, given the log-likelihood ``ll`` at its eta;
         ``coef`` from :meth:`coefficients` (arrays) or the same as Python floats."""
         nmf0, q1, q2, w0, w1, w2, fixed, cox_scale = coef
         return (
@@ -405,16 +546,15 @@ def _exact_trial(
     beta: np.ndarray,
     xht: np.ndarray,
     hht: np.ndarray,
+    hh: np.ndarray,
     hp: Hyper,
     theta: np.ndarray,
-    ll_screen: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """W(theta) = max(W + theta D, EPS) with W^T X, W^T W, its NMF and ridge parts and L.
+    """W(theta) = max(W + theta D, EPS) with W^T X, W^T W, its NMF and ridge parts and L
+    less the fixed beta penalty.
 
     W(theta)^T X = W^T X + theta D^T X + (the clipping's correction)^T X, the last over the
-    few genes where W + theta D fell below EPS; directly when they are many. Where nothing
-    was clipped, eta(theta) is the screen's eta + theta v, so the screen's log-likelihood
-    ``ll_screen`` (B,) is used as it is.
+    few genes where W + theta D fell below EPS; directly when they are many.
     """
     lin = W + theta[None, :, None] * D
     Wt = np.maximum(lin, EPS)
@@ -430,20 +570,16 @@ def _exact_trial(
             zt += (corr.T @ prob.X[rows]).reshape(B, k, n)
     wtw = _gram(Wt)
     nmf = _nmf_part(prob, Wt, xht, wtw, hht, hp)
-    penw = _penalty_w(wtw, prob.p, hp)
-    if ll_screen is not None and rows.size == 0:
-        ll = ll_screen
-    else:
-        eta = np.einsum("bkn,bk->bn", zt, beta)
-        ll = _loglik(eta, prob.surv, prob.mask, hp.ties, prob.ev)
-    return Wt, zt, wtw, nmf, penw, nmf + penw - hp.alpha * (2 / prob.n_samples) * ll
+    ridge = _ridge_factor(prob, hp) * np.einsum("bk,bk->b", _diag(wtw), hh)
+    eta = _eta(zt, beta, _score_sd(prob, _centred(prob, zt)))
+    ll = _loglik(eta, prob.surv, prob.mask, hp.ties, prob.ev)
+    return Wt, zt, wtw, nmf, ridge, nmf + ridge - hp.alpha * prob.cox_scale * ll
 
 
 def _backtrack_one(
     prob: _Problem,
     W: np.ndarray,
     D: np.ndarray,
-    beta: np.ndarray,
     xht: np.ndarray,
     hht: np.ndarray,
     hp: Hyper,
@@ -456,26 +592,17 @@ def _backtrack_one(
     coef = tuple(float(c[0]) for c in m.coefficients(slice(None)))
     fixed = float(m.fixed[0])
     exact = False  # the screen misjudged once: check every trial exactly
+    every = slice(None)
     for _ in range(hp.max_backtrack + 1):
         if not exact:
-            ll = _loglik(m.eta + theta * m.v, prob.surv, prob.mask, hp.ties, prob.ev)[0]
-            val = m.value(coef, theta, ll)
+            ll = _loglik(m.eta(every, np.array([theta])), prob.surv, prob.mask, hp.ties, prob.ev)
+            val = m.value(coef, theta, ll[0])
         if exact or val <= loss0:
-            Wt, zt, wtw, nmf, penw, trial = _exact_trial(
-                prob,
-                W,
-                D,
-                m.zt,
-                m.dtx,
-                beta,
-                xht,
-                hht,
-                hp,
-                np.array([theta]),
-                None if exact else np.array([ll]),
+            Wt, zt, wtw, nmf, ridge, trial = _exact_trial(
+                prob, W, D, m.zt, m.dtx, m.b, xht, hht, m.hh, hp, np.array([theta])
             )
             if np.isfinite(trial[0]) and trial[0] + fixed <= loss0:
-                out.W, out.zt, out.wtw, out.nmf, out.penalty_w = Wt, zt, wtw, nmf, penw
+                out.W, out.zt, out.wtw, out.nmf, out.penalty_h = Wt, zt, wtw, nmf, ridge
                 out.theta = np.array([theta])
                 return
             exact = True
@@ -486,7 +613,6 @@ def _backtrack_batch(
     prob: _Problem,
     W: np.ndarray,
     D: np.ndarray,
-    beta: np.ndarray,
     xht: np.ndarray,
     hht: np.ndarray,
     hp: Hyper,
@@ -509,7 +635,7 @@ def _backtrack_batch(
         sel = slice(None) if every else pending
         th = theta[sel]
         sub = prob if every else prob.sub(pending)
-        ll = _loglik(m.eta[sel] + th[:, None] * m.v[sel], prob.surv, sub.mask, hp.ties, sub.ev)
+        ll = _loglik(m.eta(sel, th), prob.surv, sub.mask, hp.ties, sub.ev)
         val = m.value(m.coefficients(sel), th, ll)
         screen = exact[sel] | (np.isfinite(val) & (val <= loss0[sel]))
         ok = np.zeros(pending.size, dtype=bool)
@@ -517,35 +643,35 @@ def _backtrack_batch(
             cand = pending[screen]
             whole = cand.size == B
             cs = slice(None) if whole else cand
-            Wt, zt, wtw, nmf, penw, trial = _exact_trial(
+            Wt, zt, wtw, nmf, ridge, trial = _exact_trial(
                 prob if whole else prob.sub(cand),
                 W[:, cs],
                 D[:, cs],
                 m.zt[cs],
                 m.dtx[cs],
-                beta[cs],
+                m.b[cs],
                 xht[:, cs],
                 hht[cs],
+                m.hh[cs],
                 hp,
                 theta[cs],
-                ll[screen],
             )
             trial = trial + m.fixed[cs]
             good = np.isfinite(trial) & (trial <= loss0[cs])
             if whole and good.all():  # every member accepts its first trial
-                out.W, out.zt, out.wtw, out.nmf, out.penalty_w = Wt, zt, wtw, nmf, penw
+                out.W, out.zt, out.wtw, out.nmf, out.penalty_h = Wt, zt, wtw, nmf, ridge
                 out.theta = theta.copy()
                 return
             if not copied:
                 out.W, out.zt, out.wtw = out.W.copy(), out.zt.copy(), out.wtw.copy()
-                out.nmf, out.penalty_w = out.nmf.copy(), out.penalty_w.copy()
+                out.nmf, out.penalty_h = out.nmf.copy(), out.penalty_h.copy()
                 copied = True
             acc = cand[good]
             out.W[:, acc] = Wt[:, good]
             out.zt[acc] = zt[good]
             out.wtw[acc] = wtw[good]
             out.nmf[acc] = nmf[good]
-            out.penalty_w[acc] = penw[good]
+            out.penalty_h[acc] = ridge[good]
             out.theta[acc] = theta[acc]
             exact[cand[~good]] = True
             ok[screen] = good
@@ -700,12 +826,14 @@ def solve_beta(
     mask: np.ndarray,
     hp: Hyper,
     *,
+    weight: np.ndarray | None = None,
     max_newton: int = 100,
     tol: float = 1e-10,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise f(b) = -(2/n) l(z b) + lambda [xi |b|_1 + (1-xi)/2 |b|^2] for each member.
+    """Minimise f(b) = -c l(z b) + lambda [xi |b|_1 + (1-xi)/2 |b|^2] for each member.
 
-    This is exactly the beta part of L divided by alpha. Proximal Newton: the smooth part is
+    With z the standardised scores and c = 2 / n_events (the default ``weight``) this is
+    exactly the beta part of L divided by alpha. Proximal Newton: the smooth part is
     replaced by its second-order model (exact Hessian of the Cox log-likelihood in beta, which
     is k x k and cheap), the model plus the L1 term is minimised exactly (active-set solve,
     feature-sign search where the signs change), and a backtracking line search on f
@@ -718,15 +846,22 @@ def solve_beta(
     Parameters
     ----------
     z : (B, n, k) scores, sorted order.   beta0 : (B, k) start.
+    weight : (B,) c per member; default 2 / (events of the member).
 
     Returns
     -------
     beta : (B, k) and f at beta : (B,).
     """
     B, _, k = z.shape
+    if weight is None:
+        ne = (mask * surv.event).sum(axis=1)  # both sorted
+        weight = np.where(ne > 0, 2.0 / np.maximum(ne, 1), 0.0)
+    weight = np.broadcast_to(np.asarray(weight, dtype=float), (B,))
     if B == 1:
-        return _solve_beta_one(z, beta0, surv, mask, hp, max_newton=max_newton, tol=tol)
-    n = mask.sum(axis=1)
+        return _solve_beta_one(
+            z, beta0, surv, mask, hp, weight=float(weight[0]), max_newton=max_newton, tol=tol
+        )
+    half_n = weight / 2  # f = -2 half_n l + penalty, as with 2/n
     lam1 = hp.lambda_ * hp.l1_ratio
     lam2 = hp.lambda_ * (1 - hp.l1_ratio)
     b = beta0.astype(float, copy=True)
@@ -736,17 +871,17 @@ def solve_beta(
 
     cox = CoxBeta(z, surv, mask, hp.ties)
     ll, g, hl = cox.derivatives(b)
-    f = -(2 / n) * ll + penalty(b)
+    f = -(2 * half_n) * ll + penalty(b)
     active = np.arange(B)
     prev_step = np.full(B, np.nan)
     ridge = lam2 * np.eye(k)
     for _ in range(max_newton):
         if active.size == 0:
             break
-        na = n[active]
+        na = half_n[active]
         b_act = b[active]
-        gs = -(2 / na)[:, None] * g + lam2 * b_act  # gradient of the smooth part
-        hs = -(2 / na)[:, None, None] * hl + ridge
+        gs = -(2 * na)[:, None] * g + lam2 * b_act  # gradient of the smooth part
+        hs = -(2 * na)[:, None, None] * hl + ridge
         c = gs - np.matmul(hs, b_act[:, :, None])[:, :, 0]
         u = _quadratic_lasso(hs, c, lam1, b_act.copy())
         d = u - b_act
@@ -763,7 +898,7 @@ def solve_beta(
             break
         t = np.ones(active.size)
         trial_b = b_act + d
-        f_new = -(2 / na) * cox.loglik(trial_b) + penalty(trial_b)
+        f_new = -(2 * na) * cox.loglik(trial_b) + penalty(trial_b)
         accepted = np.zeros(active.size, dtype=bool)
         for _ls in range(60):
             ok = ~done & ~accepted & np.isfinite(f_new) & (f_new <= f_act + 1e-4 * t * delta)
@@ -774,7 +909,7 @@ def solve_beta(
                 break
             t = np.where(todo, t * 0.5, t)
             trial_b = np.where(todo[:, None], b_act + t[:, None] * d, trial_b)
-            f_new = np.where(todo, -(2 / na) * cox.loglik(trial_b) + penalty(trial_b), f_new)
+            f_new = np.where(todo, -(2 * na) * cox.loglik(trial_b) + penalty(trial_b), f_new)
         moved = accepted & (f_new <= f_act)
         idx = active[moved]
         b[idx] = trial_b[moved]
@@ -805,6 +940,7 @@ def _solve_beta_one(
     mask: np.ndarray,
     hp: Hyper,
     *,
+    weight: float,
     max_newton: int,
     tol: float,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -812,7 +948,7 @@ def _solve_beta_one(
     bookkeeping in Python scalars, and the line search's first trial evaluated together with
     the derivatives the next Newton step needs (when one is expected)."""
     k = z.shape[2]
-    n = float(mask.sum())
+    cw = weight
     lam1 = hp.lambda_ * hp.l1_ratio
     lam2 = hp.lambda_ * (1 - hp.l1_ratio)
     b = beta0.astype(float, copy=True)  # (1, k)
@@ -822,12 +958,12 @@ def _solve_beta_one(
 
     cox = CoxBeta(z, surv, mask, hp.ties)
     ll, g, hl = cox.derivatives(b)
-    f = float(-2.0 / n * ll[0]) + penalty(b)
+    f = float(-cw * ll[0]) + penalty(b)
     ridge = lam2 * np.eye(k)
     prev_step = np.nan
     for _ in range(max_newton):
-        gs = (-2.0 / n) * g + lam2 * b
-        hs = (-2.0 / n) * hl + ridge
+        gs = (-cw) * g + lam2 * b
+        hs = (-cw) * hl + ridge
         c = gs - np.matmul(hs, b[:, :, None])[:, :, 0]
         u = _lasso_one(hs[0], c[0], lam1, b[0])[None]
         d = u - b
@@ -845,10 +981,10 @@ def _solve_beta_one(
         trial = b + d
         if last:
             derivs = None
-            f_new = float(-2.0 / n * cox.loglik(trial)[0]) + penalty(trial)
+            f_new = float(-cw * cox.loglik(trial)[0]) + penalty(trial)
         else:
             derivs = cox.derivatives(trial)
-            f_new = float(-2.0 / n * derivs[0][0]) + penalty(trial)
+            f_new = float(-cw * derivs[0][0]) + penalty(trial)
         t = 1.0
         accepted = False
         for _ls in range(60):
@@ -860,7 +996,7 @@ def _solve_beta_one(
             t *= 0.5
             derivs = None
             trial = b + t * d
-            f_new = float(-2.0 / n * cox.loglik(trial)[0]) + penalty(trial)
+            f_new = float(-cw * cox.loglik(trial)[0]) + penalty(trial)
         if not (accepted and f_new <= f):
             break
         b, f = trial, f_new
@@ -873,9 +1009,26 @@ def _solve_beta_one(
 
 def _batch_beta_step(
     prob: _Problem, zt: np.ndarray, beta: np.ndarray, hp: Hyper
-) -> tuple[np.ndarray, np.ndarray]:
-    z = np.ascontiguousarray(zt.transpose(0, 2, 1))  # (B, n, k)
-    return solve_beta(z, beta, prob.surv, prob.mask, hp)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The b step on the standardised scores of ``zt``: (b, f, sd)."""
+    zc = _centred(prob, zt)
+    sd = _score_sd(prob, zc)
+    z = np.ascontiguousarray((zc / sd[:, :, None]).transpose(0, 2, 1))  # (B, n, k)
+    b, f = solve_beta(z, beta, prob.surv, prob.mask, hp, weight=prob.cox_w)
+    return b, f, sd
+
+
+def _normalise(
+    W: np.ndarray, H: np.ndarray, zt: np.ndarray, wtw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of W (p, B, k) to unit norm, the scale moved into H: L does not change."""
+    c = np.sqrt(np.maximum(_diag(wtw), 1e-300))  # (B, k)
+    return (
+        W / c[None],
+        H * c[:, :, None],
+        zt / c[:, :, None],
+        wtw / (c[:, :, None] * c[:, None, :]),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -903,12 +1056,16 @@ def fit_batch(
     Parameters
     ----------
     X : ndarray, shape (p, n)
-        Nonnegative expression, genes x samples, input sample order.
+        Nonnegative expression, genes x samples, input sample order. Its gene-centred sum of
+        squares over each member's samples must be positive.
     surv : SurvivalData
         Built from the (n,) times and events in input order.
     W0 : ndarray, shape (B, p, k)
+        Starting W; its columns are scaled to unit norm (and H0's rows by the same factors)
+        before the first iteration, which leaves the start's loss unchanged.
     H0 : ndarray, shape (B, k, n), input sample order.
     beta0 : ndarray, shape (B, k)
+        Starting standardised coefficients b.
     hp : Hyper
     mask : ndarray of {0, 1}, shape (B, n), input order, optional
         Which samples belong to each member (cross-validation folds). Default: all.
@@ -917,30 +1074,31 @@ def fit_batch(
     max_iter : int
         Iterations per member.
     warmup : int
-        Iterations at the start during which beta stays at beta0 (no beta step). With
+        Iterations at the start during which b stays at beta0 (no beta step). With
         beta0 = 0 the Cox term is then constant, so these are plain NMF iterations of the same
         loss (L still never increases); they let W fit X before the survival term, whose
         curvature is extreme while the scores of a random start are nearly collinear, shapes it.
     refit_beta : bool
-        With alpha = 0 the loss does not involve beta; fit the penalised Cox model of beta on
-        the final scores so that the model can predict (default True).
+        With alpha = 0 the loss does not involve beta; fit the penalised Cox model of b on
+        the final standardised scores so that the model can predict (default True).
     callback : callable(iteration, n_active) or None
         Called after each iteration (progress reporting).
 
     Returns
     -------
     FitResult
-        W (B, p, k), H (B, k, n) in input order, beta (B, k), per-member loss history
-        (dict of arrays over iterations, keys loss, nmf, cox, penalty_beta, penalty_w,
-        penalty_h), n_iter, converged. A non-finite loss raises FloatingPointError naming
-        the member and the hyperparameters.
+        W (B, p, k) with unit-norm columns, H (B, k, n) in input order, raw beta (B, k) (the
+        coefficients of Z = W^T X), beta_std, score_mean and score_sd (B, k), per-member loss
+        history (dict of arrays over iterations, keys loss, nmf, cox, penalty_beta,
+        penalty_w (always 0 here), penalty_h), n_iter, converged. A non-finite loss raises
+        FloatingPointError naming the member and the hyperparameters.
 
     Notes
     -----
     The loss recorded at each iteration is assembled from the products the steps compute
     anyway: the NMF and ridge parts from the Gram products of the accepted W and the new H,
-    the Cox part and the beta penalty from the beta step's objective at the new beta (or from
-    the log-likelihood at the new eta when beta is not updated).
+    the Cox part and the beta penalty from the beta step's objective at the new b (or from
+    the log-likelihood at the new eta when b is not updated).
     """
     B, p, k = W0.shape
     n = X.shape[1]
@@ -948,7 +1106,12 @@ def fit_batch(
         mask_sorted = np.ones((B, n))
     else:
         mask_sorted = np.asarray(mask, dtype=float)[:, surv.order]
-    prob = _Problem(X, surv, mask_sorted)
+    prob = _Problem(X, surv, mask_sorted, hp.ties)
+    if not np.all(prob.ss > 0):
+        raise FloatingPointError(
+            "X has no variance across the samples of start(s) "
+            f"{np.flatnonzero(~(prob.ss > 0)).tolist()}: every gene is constant there"
+        )
     W = np.ascontiguousarray(np.maximum(W0, EPS).transpose(1, 0, 2))  # (p, B, k)
     H = np.maximum(np.asarray(H0, dtype=float)[:, :, surv.order], EPS)
     beta = np.asarray(beta0, dtype=float).copy()
@@ -962,7 +1125,7 @@ def fit_batch(
     step = np.ones(B)
     zt = _wtx(prob, W)
     wtw = _gram(W)
-    eta = np.einsum("bkn,bk->bn", zt, beta)
+    W, H, zt, wtw = _normalise(W, H, zt, wtw)
     for it in range(1, max_iter + 1):
         if active.size == 0:
             break
@@ -973,42 +1136,40 @@ def fit_batch(
             # the W step updates W^T X incrementally (W^T X + theta D^T X): recompute it now
             # and then so that rounding cannot accumulate
             zt[sel] = _wtx(sub, W[:, sel])
-            eta[sel] = np.einsum("bkn,bk->bn", zt[sel], beta[sel])
+            wtw[sel] = _gram(W[:, sel])
         Ha = h_step(sub, wtw[sel], H[sel], zt[sel], hp)
-        ws = w_step(sub, W[:, sel], Ha, beta[sel], zt[sel], wtw[sel], eta[sel], hp, step[sel])
+        ws = w_step(sub, W[:, sel], Ha, beta[sel], zt[sel], wtw[sel], hp, step[sel])
         th = ws.theta
-        # next W step starts from twice the accepted fraction (at most the full step)
-        step[sel] = np.where(th > 0, np.minimum(1.0, 2.0 * th), step[sel] * 0.5**4)
+        # next W step starts from twice the accepted fraction (at most W_STEP_MAX)
+        step[sel] = np.where(th > 0, np.minimum(W_STEP_MAX, 2.0 * th), step[sel] * 0.5**4)
+        Wn, Ha, ztn, wtwn = _normalise(ws.W, Ha, ws.zt, ws.wtw)
         ba = beta[sel]
-        nsub = sub.n_samples
         if a > 0 and it > warmup:
-            ba, f = _batch_beta_step(sub, ws.zt, ba, hp)
-            pen_b = a * _penalty_beta(ba, hp)
-            cox = a * f - pen_b
+            ba, f, _ = _batch_beta_step(sub, ztn, ba, hp)
+            pen_b = a * sub.surv_scale * _penalty_beta(ba, hp)
+            cox = a * sub.surv_scale * f - pen_b
         elif a > 0:
-            eta_a = np.einsum("bkn,bk->bn", ws.zt, ba)
-            cox = -a * (2 / nsub) * _loglik(eta_a, prob.surv, sub.mask, hp.ties, sub.ev)
-            pen_b = a * _penalty_beta(ba, hp)
+            eta_a = _eta(ztn, ba, _score_sd(sub, _centred(sub, ztn)))
+            cox = -a * sub.cox_scale * _loglik(eta_a, prob.surv, sub.mask, hp.ties, sub.ev)
+            pen_b = a * sub.surv_scale * _penalty_beta(ba, hp)
         else:
             cox = pen_b = np.zeros(active.size)
         parts = np.stack(
             [
-                ws.nmf + cox + pen_b + ws.penalty_w + ws.penalty_h,
+                ws.nmf + cox + pen_b + ws.penalty_h,
                 ws.nmf,
                 cox,
                 pen_b,
-                ws.penalty_w,
+                np.zeros(active.size),
                 ws.penalty_h,
             ],
             axis=1,
         )
         if every:
-            W, H, beta, zt, wtw = ws.W, Ha, ba, ws.zt, ws.wtw
-            eta = np.einsum("bkn,bk->bn", zt, beta)
+            W, H, beta, zt, wtw = Wn, Ha, ba, ztn, wtwn
         else:
-            W[:, active], H[active], beta[active] = ws.W, Ha, ba
-            zt[active], wtw[active] = ws.zt, ws.wtw
-            eta[active] = np.einsum("bkn,bk->bn", ws.zt, ba)
+            W[:, active], H[active], beta[active] = Wn, Ha, ba
+            zt[active], wtw[active] = ztn, wtwn
         loss_now = _check_loss(parts[:, 0], it, active, hp)
         records.append((active, parts))
         n_iter[active] = it
@@ -1021,8 +1182,12 @@ def fit_batch(
         if callback is not None:
             callback(it, int(active.size))
 
+    zt = _wtx(prob, W)
+    zc = _centred(prob, zt)
     if a == 0 and refit_beta:
         beta = _batch_beta_step(prob, zt, beta, hp)[0]
+    sd = _score_sd(prob, zc)
+    mean = (zt * prob.mask[:, None, :]).sum(axis=2) / prob.n_samples[:, None]
 
     W_out = np.ascontiguousarray(W.transpose(1, 0, 2))
     H_out = H[:, :, surv.inverse]
@@ -1032,7 +1197,17 @@ def fit_batch(
     histories = [
         {key: table[: n_iter[m], m, j].copy() for j, key in enumerate(LOSS_PARTS)} for m in range(B)
     ]
-    return FitResult(W_out, H_out, beta, histories, n_iter, converged)
+    return FitResult(
+        W_out,
+        H_out,
+        beta / sd,
+        histories,
+        n_iter,
+        converged,
+        beta_std=beta,
+        score_mean=mean,
+        score_sd=sd,
+    )
 
 
 def _check_loss(loss: np.ndarray, it: int, active: np.ndarray, hp: Hyper) -> np.ndarray:
@@ -1040,8 +1215,8 @@ def _check_loss(loss: np.ndarray, it: int, active: np.ndarray, hp: Hyper) -> np.
     if np.any(bad):
         raise FloatingPointError(
             f"the DeSurv loss became non-finite at iteration {it} for start(s) "
-            f"{active[bad].tolist()} with {hp.describe()}; try a smaller alpha or lambda_, "
-            "larger lambda_w/lambda_h, or rescale X (e.g. log1p)"
+            f"{active[bad].tolist()} with {hp.describe()}; try a smaller alpha or a larger "
+            "lambda_"
         )
     return loss
 
@@ -1049,9 +1224,16 @@ def _check_loss(loss: np.ndarray, it: int, active: np.ndarray, hp: Hyper) -> np.
 def uniform_start(
     X: np.ndarray, k: int, rng: np.random.Generator, batch: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The paper's start: W (B, p, k) and H (B, k, n) uniform on [0, max X], beta = 0."""
+    """A random start: W (B, p, k) uniform on [0, 1] with unit-norm columns, H (B, k, n)
+    uniform on [0, c] with c such that W H has the mean of X, beta = 0.
+
+    The draws are those of the paper's start (uniform on [0, max X]) divided by max X; the
+    scale follows X's, so that a start on c X is the start on X with H times c.
+    """
     p, n = X.shape
-    top = float(np.max(X))
-    W = rng.uniform(0.0, top, size=(batch, p, k))
-    H = rng.uniform(0.0, top, size=(batch, k, n))
+    W = rng.uniform(0.0, 1.0, size=(batch, p, k))
+    H = rng.uniform(0.0, 1.0, size=(batch, k, n))
+    W /= np.maximum(np.linalg.norm(W, axis=1, keepdims=True), 1e-300)
+    fit_mean = np.einsum("bpk,bkn->b", W, H) / (p * n)
+    H *= (float(np.mean(X)) / np.maximum(fit_mean, 1e-300))[:, None, None]
     return W, H, np.zeros((batch, k))
