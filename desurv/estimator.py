@@ -646,6 +646,7 @@ class DeSurv(BaseEstimator):
         self.r_final_loss_ = dict(res.final_loss)
         self.mean_z_, self.sd_z_ = res.mean_z, res.sd_z
         self._W_used, self.H_, self.coef_ = res.W, res.H, res.beta
+        self.coef_std_ = res.beta * res.sd_z
         self.n_iter_, self.converged_ = int(res.n_iter), bool(res.converged)
 
     # ------------------------------------------------------------------ using the fit

@@ -118,8 +118,10 @@ def fit(
         - ``adata.obs[f"{key_added}_risk"]``: risk X W beta (higher = worse);
         - ``adata.uns[key_added]``: the fit record, only h5ad-writable types:
           ``'params'`` (estimator parameters; those equal to None are omitted and listed in
-          ``params['_none']``), ``'beta'`` (k,), ``'loss_history'`` (dict of per-iteration
-          arrays ``loss, nmf, cox, penalty_beta, penalty_w, penalty_h``), ``'n_iter'``,
+          ``params['_none']``), ``'beta'`` (k; raw: risk = X W beta), ``'beta_std'`` (k; per
+          training sd of each score), ``'score_sd'`` (k), ``'loss_history'`` (dict of
+          per-iteration arrays ``loss, nmf, cox, penalty_beta, penalty_w, penalty_h``),
+          ``'n_iter'``,
           ``'converged'``, ``'train_cindex'``, ``'seeds'``, ``'variant'``, ``'genes'``
           (genes used, in W's row order), ``'n_components'``, ``'time_key'``,
           ``'event_key'``, ``'layer'``, ``'preprocessing'`` (the ``uns['desurv_pp']`` step
@@ -164,6 +166,8 @@ def fit(
     record = {
         "params": h5ad_safe(model.get_params()),
         "beta": np.asarray(model.coef_, dtype=np.float64),
+        "beta_std": np.asarray(model.coef_std_, dtype=np.float64),
+        "score_sd": np.asarray(model.sd_z_, dtype=np.float64),
         "loss_history": h5ad_safe(pd.DataFrame(model.loss_history_)),
         "n_iter": int(model.n_iter_),
         "converged": bool(model.converged_),
