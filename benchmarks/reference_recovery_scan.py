@@ -9,13 +9,12 @@ alpha = 0 is fitted with the same knobs and the same start, and every alpha > 0 
 with it. All fits run to a tight tolerance (tol 1e-9, max_iter 10000; NMF's relative change
 stays above 1e-9 for thousands of iterations, its recovery then moves in the 4th decimal).
 Columns: rec_DS / rec_NMF (recovery), C_DS / C_NMF (training Harrell's C, NMF with the same
-lambda_), C_NMF_best (NMF's C with lambda_ = 0.1, the highest NMF reaches here), claim
+lambda_), C_NMF_best (NMF's C with lambda_ = 0.1), claim
 (rec_DS >= rec_NMF and C_DS > C_NMF). One concordant pair is 1/11731 = 8.5e-5 of C.
 
-Why lambda_ in the tens of thousands: the default variant penalises beta on its raw scale,
-and the scores Z = W^T X of this data have standard deviations of about 1.2e5-1.4e5, so
-lambda_ = 0.1 is no penalty at all (lambda_ * ||beta|| ~ 1e-6); lambda_ = 3e4 is about
-lambda_ = 0.2 on standardised scores, a lasso that keeps only the hazard factor.
+The default model penalises the standardised coefficients, so lambda_ has the same meaning
+here as on any data (the raw scores of this data have standard deviations of about 1e5, which
+no longer matters); the scan covers a weak, the default and a strong penalty.
 
 Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/reference_recovery_scan.py [--seeds 6]``
 (about 5 minutes on one core).
@@ -109,11 +108,11 @@ def main() -> None:
     grid = scan(
         data,
         ["given"],
-        [0.1, 3e4, 1e5],
-        [0.5, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97],
+        [0.01, 0.1, 0.3],
+        [0.3, 0.5, 0.7, 0.8, 0.9, 0.95],
     )
     print(f"\n== random starts 0..{args.seeds - 1} ==")
-    seeds = scan(data, list(range(args.seeds)), [0.1, 3e4, 1e5], [0.9, 0.95])
+    seeds = scan(data, list(range(args.seeds)), [0.01, 0.1, 0.3], [0.5, 0.9])
     table = pd.concat([grid, seeds], ignore_index=True)
     print("\nclaim holds in", int(table["claim"].sum()), "of", len(table), "comparisons")
     print(table.groupby(["lambda_", "alpha"])["claim"].agg(["sum", "count"]).to_string())

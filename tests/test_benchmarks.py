@@ -57,3 +57,27 @@ def test_bench_rdesurv_times_a_cell(monkeypatch):
     wall, cpu, n_iter = bench.time_cell(200, 60, 3, repeats=1)
     assert n_iter == 5 and wall > 0 and cpu > 0
     assert np.isfinite(wall)
+
+
+def test_bench_fit_worker_times_the_code_it_imports():
+    """The baseline comparison's worker runs in a separate process on whatever desurv its
+    PYTHONPATH gives (here: this checkout) and reports seconds per iteration per cell."""
+    bench = _load("bench_fit")
+    out = bench._run_worker(str(BENCH.parent), [(200, 40, 3)], 5, 1)
+    assert set(out) == {"200,40,3"} and 0 < out["200,40,3"] < 1
+    assert bench._floor(200, 40, 3, repeats=2) > 0
+
+
+def test_alpha_path_reports_every_column():
+    bench = _load("alpha_path")
+    from desurv.simulate import simulate
+
+    d = simulate(
+        "primary", n_genes=300, n_markers=30, n_background=40, n_samples=70, random_state=0
+    )
+    X, t, e = d.X.loc[d.train].to_numpy(), d.time[d.train].to_numpy(), d.event[d.train].to_numpy()
+    table = bench.path(X, t, e, (0.0, 0.9), n_init=2, max_iter=30, n_jobs=1)
+    assert list(table.alpha) == [0.0, 0.9]
+    for col in ("train_C", "cv_C", "cv_se", "rel_error", "unexplained", "beta_std"):
+        assert col in table
+    assert (table.rel_error > 0).all() and (table.rel_error < 1).all()
