@@ -7,7 +7,7 @@ checkout):
 
 Steps (the public API only): load the TCGA-PAAD 3k cohort (genes x samples CSV -> AnnData
 samples x genes), ``pp.log1p``, ``pp.filter_genes(n_top=1000)``, ``tl.fit(k=4)`` (small
-survival weight ``alpha=0.002``, as in ``tests/test_tl_fit.py``), ``tl.top_genes``,
+survival weight ``alpha=0.3``, as in ``tests/test_tl_fit.py``), ``tl.top_genes``,
 ``tl.annotate_programs`` against the published PDAC programs, and ``pl.heatmap`` of the
 factor that best matches a classical or basal-like tumour program (smallest BH q).
 """
@@ -42,7 +42,7 @@ def main() -> int:
     adata = ad.AnnData(expr.T.astype(float), obs=clin.loc[expr.columns])
     desurv.pp.log1p(adata)
     desurv.pp.filter_genes(adata, n_top=1000)
-    desurv.tl.fit(adata, "time", "event", n_components=K, alpha=0.002, max_iter=200,
+    desurv.tl.fit(adata, "time", "event", n_components=K, alpha=0.3, max_iter=200,
                   tol=1e-5, random_state=0)
     desurv.tl.top_genes(adata, n_top=50)
     res = desurv.tl.annotate_programs(adata, DATA / "gene_programs" / "reference_programs.csv")
@@ -50,12 +50,12 @@ def main() -> int:
                  & ~res["program"].str.contains("Immune")]
     best = tumour.sort_values("qval", kind="stable").iloc[0]
     factor = int(best["factor"])
-    beta = np.asarray(adata.uns["desurv"]["beta"])
+    beta = np.asarray(adata.uns["desurv"]["beta_std"])  # log hazard ratio per sd of score
     fig = desurv.pl.heatmap(adata, factor=factor, n_top=25, figsize=(8, 7))
     fig.suptitle(
         f"TCGA-PAAD (n={adata.n_obs}), DeSurv k={K}: factor {factor} "
         f"= {best['schema']} {best['program']} ({best['overlap']} of 50 top genes, "
-        f"q={best['qval']:.1g}); beta={beta[factor - 1]:.3f}",
+        f"q={best['qval']:.1g}); log HR per sd {beta[factor - 1]:.2f}",
         fontsize=9,
     )
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ PROGRAMS = SHARED / "gene_programs" / "reference_programs.csv"
 
 FAST = {"max_iter": 150, "tol": 1e-5, "random_state": 0}
 # TCGA-PAAD fits: modest iterations on the 1000 filtered genes (runs in seconds)
-TCGA_FIT = {"alpha": 0.002, "max_iter": 200, "tol": 1e-5, "random_state": 0}
+TCGA_FIT = {"alpha": 0.3, "max_iter": 200, "tol": 1e-5, "random_state": 0}
 
 
 def _toy(n: int = 60, p: int = 40, seed: int = 0) -> ad.AnnData:
