@@ -102,8 +102,10 @@ def fit(
         Work on and return a copy.
     **estimator_params
         Further hyperparameters of :class:`desurv.DeSurv`: ``alpha`` (survival weight),
-        ``lambda_`` (Cox penalty), ``l1_ratio`` (xi), ``lambda_w`` (gamma), ``lambda_h`` (nu),
-        ``ties``, ``tol``, ``max_iter``, ``n_init``, ``random_state``, ``n_jobs``, ...
+        ``lambda_`` (penalty on the standardised Cox coefficients), ``l1_ratio`` (xi),
+        ``lambda_h`` (nu, the programs' energy ridge), ``ties``, ``tol``, ``max_iter``,
+        ``n_init``, ``random_state``, ``n_jobs``, ``variant`` (``lambda_w``, gamma, with
+        ``variant="r-desurv"`` only), ...
 
     Returns
     -------
