@@ -402,7 +402,12 @@ def _select(obs: pd.DataFrame, entry: CohortEntry) -> tuple[np.ndarray, dict[str
     return keep, info
 
 
-def _h5ad_safe(df: pd.DataFrame) -> pd.DataFrame:
+def _obs_columns_for_h5ad(df: pd.DataFrame) -> pd.DataFrame:
+    """Clinical columns typed for ``obs`` in h5ad: numeric text as float, other text as category.
+
+    Not a copy of ``desurv._anndata.h5ad_safe`` (the one converter of records for ``uns``):
+    this one types DataFrame columns, and data_registry does not import desurv (DESIGN.md).
+    """
     out = {}
     for c in df.columns:
         col = df[c]
@@ -456,7 +461,7 @@ def build_anndata(entry: CohortEntry, expr: pd.DataFrame, clin: pd.DataFrame,
     fields = fields.rename(columns={c: f"{c}_raw" for c in fields.columns
                                     if c in ("time", "event")})
     obs = pd.DataFrame({"time": months, "event": event}, index=clin.index)
-    obs = pd.concat([obs, _h5ad_safe(fields)], axis=1)
+    obs = pd.concat([obs, _obs_columns_for_h5ad(fields)], axis=1)
     keep = np.ones(len(obs), dtype=bool)
     sel_info: dict[str, Any] = {"description": "not applied", "n_before": int(len(obs))}
     if apply_selection and entry.selection:

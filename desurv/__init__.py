@@ -8,6 +8,8 @@ Entry points
 ------------
 - :class:`desurv.DeSurv`: the scikit-learn style estimator on plain arrays (samples x genes).
 - ``desurv.pp`` / ``desurv.tl`` / ``desurv.pl``: the scanpy-style analysis on AnnData.
+- ``desurv.stats``: the survival statistics engines on plain arrays (Cox, log-rank,
+  concordance, consensus clustering), the Python twins of what ``r_bridge`` runs in R.
 - ``desurv.datasets``: the paper's cohorts as AnnData.
 - ``desurv.simulate``: the paper's simulation design.
 
@@ -41,7 +43,7 @@ __all__ = [
     "__version__",
 ]
 
-_LAZY_SUBMODULES = {"pp", "tl", "pl", "datasets", "simulate", "compat", "metrics"}
+_LAZY_SUBMODULES = {"pp", "tl", "pl", "datasets", "simulate", "compat", "metrics", "stats"}
 
 
 _LAZY_ATTRS = {"DeSurv": "desurv.estimator"}

@@ -6,7 +6,9 @@ so nothing is attached to R's search path. Columns travel under safe names (``ti
 ``event``, ``x1``.., ``s1``.., ``g``) and the results are renamed back in Python.
 
 Every function returns plain Python / pandas objects in the same layout as the Python twins
-of :mod:`desurv.tl._survival`.
+of :mod:`desurv.stats` (``cox_ph``, ``logrank_test``, ``concordance_counts``). Survival data
+and ``ties`` are checked by desurv's one check (``desurv._validation``, imported inside the
+functions: importing r_bridge imports nothing of desurv); missing values are left to R.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from r_bridge import _session
+from r_bridge._frames import as_frame
 
 _R_CODE = r"""
 surv_formula <- function(rhs) {
@@ -79,33 +82,26 @@ def _ensure_defined() -> None:
         _session.define(_R_CODE)
 
 
-def _as_frame(values, prefix: str, n: int) -> pd.DataFrame:
-    if values is None:
-        return pd.DataFrame(index=range(n))
-    if isinstance(values, pd.Series):
-        values = values.to_frame()
-    if isinstance(values, pd.DataFrame):
-        df = values.reset_index(drop=True)
-    else:
-        arr = np.asarray(values)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        df = pd.DataFrame(arr)
-    if len(df) != n:
-        raise ValueError(f"{prefix}: expected {n} rows, got {len(df)}")
-    return df
+def _base_frame(time, event, where: str) -> pd.DataFrame:
+    """``time`` and ``event`` columns for R, checked by desurv's one survival check.
 
+    Subjects with a missing time or event are passed on unchecked: R drops them (or stops
+    with its own message when none is left), as it does for any formula.
+    """
+    from desurv._validation import check_survival  # noqa: PLC0415 - lazy: no desurv at import
 
-def _base_frame(time, event) -> pd.DataFrame:
     t = np.asarray(time, dtype=float)
     e = np.asarray(event)
     if t.ndim != 1 or e.shape != t.shape:
         raise ValueError("time and event must be 1-D of the same length")
+    ef = np.asarray(e, dtype=float)
+    present = ~(np.isnan(t) | np.isnan(ef))
+    check_survival(t[present], ef[present], require_event=False, where=where)
     return pd.DataFrame({"time": t, "event": e.astype(bool).astype(np.int32)})
 
 
 def _strata_frame(strata, n: int) -> pd.DataFrame:
-    sf = _as_frame(strata, "strata", n)
+    sf = as_frame(strata, n, "s", what="strata")
     return pd.DataFrame(
         {f"s{j + 1}": sf.iloc[:, j].astype(str).to_numpy() for j in range(sf.shape[1])}
     )
@@ -113,7 +109,7 @@ def _strata_frame(strata, n: int) -> pd.DataFrame:
 
 def _design(covariates, n: int) -> tuple[pd.DataFrame, list[str]]:
     """Safe-named covariate frame and the user-facing term names R will produce."""
-    cf = _as_frame(covariates, "covariates", n)
+    cf = as_frame(covariates, n, "x", what="covariates")
     out = {}
     terms: list[str] = []
     expected: list[str] = []
@@ -160,13 +156,15 @@ def coxph(
     """``survival::coxph(Surv(time, event) ~ covariates + strata(...), ties=ties)``.
 
     ``covariates`` is a DataFrame (numeric columns as they are; categorical or string
-    columns as factors with treatment contrasts, reference = first category) or a 2-D array.
-    Returns the layout of :func:`desurv.tl._survival.cox_ph` (see there), with
+    columns as factors with treatment contrasts, reference = first category) or a 2-D array
+    (columns ``x1``, ``x2``, ... as in the Python twin). Times must be >= 0 (0 is valid).
+    Returns the layout of :func:`desurv.stats.cox_ph` (see there), with
     ``implementation="r"``.
     """
-    if ties not in ("efron", "breslow"):
-        raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    base = _base_frame(time, event)
+    from desurv._validation import check_ties  # noqa: PLC0415 - lazy: no desurv at import
+
+    ties = check_ties(ties)
+    base = _base_frame(time, event, "coxph: ")
     n = len(base)
     X, terms = _design(covariates, n)
     S = _strata_frame(strata, n)
@@ -238,8 +236,9 @@ def survdiff(time, event, group, strata=None) -> dict:
     Returns ``chisq``, ``df``, ``p``, and ``table`` (DataFrame indexed by group level with
     ``n``, ``observed``, ``expected``; observed and expected summed over strata), ``var``.
     Group levels are the categories of a categorical ``group``, else the sorted values.
+    Times must be >= 0 (0 is valid).
     """
-    base = _base_frame(time, event)
+    base = _base_frame(time, event, "survdiff: ")
     n = len(base)
     g = pd.Series(np.asarray(group) if not isinstance(group, pd.Series) else group.to_numpy())
     if not isinstance(g.dtype, pd.CategoricalDtype):
@@ -281,8 +280,9 @@ def concordance(time, event, risk, strata=None) -> dict:
 
     Higher ``risk`` = shorter survival. Returns ``concordance``, ``counts`` (concordant,
     discordant, tied_x, tied_y, tied_xy; summed over strata) and ``var`` (R's variance).
+    Times must be >= 0 (0 is valid).
     """
-    base = _base_frame(time, event)
+    base = _base_frame(time, event, "concordance: ")
     n = len(base)
     x = np.asarray(risk, dtype=float)
     if x.shape != (n,):

@@ -9,13 +9,13 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from desurv.exceptions import DataWarning
-from desurv.tl import consensus_cluster
-from desurv.tl._consensus import (
+from desurv.stats._consensus import (
     _pam,
     cohort_weights,
     consensus_cluster_python,
     consensus_figures,
 )
+from desurv.tl import consensus_cluster
 from tests._rhelpers import clustered_data
 
 
@@ -95,20 +95,9 @@ def test_pam_build_swap_finds_obvious_medoids():
     assert len(set(lab[:3])) == 1 and len(set(lab[3:])) == 1 and lab[0] != lab[3]
 
 
-def _adata(X):
-    obs = pd.DataFrame(
-        {"cohort": ["c1"] * 40 + ["c2"] * 20}, index=[f"pt{i}" for i in range(len(X))]
-    )
-    var = pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])])
-    a = ad.AnnData(X=X.astype(np.float32), obs=obs, var=var)
-    a.layers["raw"] = X.copy()
-    a.obsm["X_scores"] = X[:, :5].copy()
-    return a
-
-
-def test_anndata_keys_written_and_h5ad_roundtrip(data, tmp_path):
+def test_anndata_keys_written_and_h5ad_roundtrip(data, make_clustered_adata, tmp_path):
     X, truth = data
-    adata = _adata(X)
+    adata = make_clustered_adata(X)
     out = consensus_cluster(adata, max_k=4, reps=10, k=3, seed=2, layer="raw", cohort_key="cohort")
     assert out is None
     for k in (2, 3, 4):
@@ -125,9 +114,9 @@ def test_anndata_keys_written_and_h5ad_roundtrip(data, tmp_path):
     assert back.uns["consensus"]["seed"] == 2
 
 
-def test_anndata_use_rep_var_names_copy(data):
+def test_anndata_use_rep_var_names_copy(data, make_clustered_adata):
     X, _ = data
-    adata = _adata(X)
+    adata = make_clustered_adata(X)
     out = consensus_cluster(adata, max_k=3, reps=5, use_rep="X_scores", copy=True, key_added="cc")
     assert "cc_k2" in out.obs and "cc_k2" not in adata.obs
     assert out.uns["cc"]["params"]["n_features"] == 5

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from desurv.stats import consensus_cluster_python, consensus_figures
 from desurv.tl import consensus_cluster
-from desurv.tl._consensus import consensus_cluster_python, consensus_figures
 from tests._rhelpers import clustered_data, require_r
 
 pytestmark = pytest.mark.needs_r
@@ -119,13 +119,9 @@ def test_tiny_item_weights_leave_empty_rows_and_rng_state_restored(rb, data):
     assert np.all(M[:2] == 0)
 
 
-def test_call_site_r_with_cohort_weights(rb, data):
-    import anndata as ad
-    import pandas as pd
-
+def test_call_site_r_with_cohort_weights(rb, data, make_clustered_adata):
     X, truth = data
-    obs = pd.DataFrame({"cohort": ["a"] * 40 + ["b"] * 20}, index=[f"pt{i}" for i in range(len(X))])
-    adata = ad.AnnData(X=X, obs=obs)
+    adata = make_clustered_adata(X)
     consensus_cluster(adata, max_k=3, reps=15, k=3, cohort_key="cohort", seed=8, implementation="r")
     uns = adata.uns["consensus"]
     assert uns["implementation"] == "r" and uns["seed"] == 8 and "r_version" in uns

@@ -11,8 +11,9 @@ import pytest
 
 from desurv.exceptions import ConvergenceWarning, DataWarning
 from desurv.metrics import concordance_index
+from desurv.stats import cox_ph, logrank_test
+from desurv.stats._cox import _CoxData
 from desurv.tl import survival
-from desurv.tl._survival import _CoxData, cox_ph, logrank_test
 from tests._rhelpers import simulate_survival
 
 
@@ -154,11 +155,8 @@ def test_stratified_logrank_sums_over_strata(cohort):
     np.testing.assert_allclose(res["table"]["expected"], E)
 
 
-def test_survival_on_anndata_writes_uns_and_roundtrips(cohort, tmp_path):
-    adata = ad.AnnData(
-        X=np.zeros((len(cohort), 2), dtype=np.float32),
-        obs=cohort.set_index(pd.Index([f"p{i}" for i in range(len(cohort))])),
-    )
+def test_survival_on_anndata_writes_uns_and_roundtrips(cohort, make_survival_adata, tmp_path):
+    adata = make_survival_adata(cohort)
     assert survival(adata, ["x1", "x2"], strata="stratum", groupby="grp", score_key="score") is None
     uns = adata.uns["survival"]
     assert uns["implementation"] == "python"
@@ -173,9 +171,8 @@ def test_survival_on_anndata_writes_uns_and_roundtrips(cohort, tmp_path):
     assert back.uns["survival"]["params"]["strata"].tolist() == ["stratum"]
 
 
-def test_survival_copy_and_key_added(cohort):
-    obs = cohort.set_index(pd.Index([f"p{i}" for i in range(len(cohort))]))
-    adata = ad.AnnData(X=np.zeros((len(cohort), 1)), obs=obs)
+def test_survival_copy_and_key_added(cohort, make_survival_adata):
+    adata = make_survival_adata(cohort)
     out = survival(adata, groupby="grp", key_added="surv_grp", copy=True)
     assert "surv_grp" in out.uns and "surv_grp" not in adata.uns
     # groupby alone: Cox on the groups (HR against the first level) + log-rank

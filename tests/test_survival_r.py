@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from desurv.metrics import concordance_counts, concordance_index
+from desurv.stats import cox_ph, logrank_test
 from desurv.tl import survival
-from desurv.tl._survival import cox_ph, logrank_test
 from tests._rhelpers import require_r, simulate_survival
 
 pytestmark = pytest.mark.needs_r
@@ -92,9 +92,8 @@ def test_concordance_exact(rb, cohort, stratified):
     assert r["counts"]["tied_x"] > 0 and r["counts"]["tied_xy"] > 0  # ties exercised
 
 
-def test_call_site_records_implementation(rb, cohort, tmp_path):
-    obs = cohort.set_index(pd.Index([f"p{i}" for i in range(len(cohort))]))
-    adata = ad.AnnData(X=np.zeros((len(cohort), 1), dtype=np.float32), obs=obs)
+def test_call_site_records_implementation(rb, cohort, make_survival_adata, tmp_path):
+    adata = make_survival_adata(cohort)
     kw = {"strata": "stratum", "groupby": "grp", "score_key": "score"}
     survival(adata, ["x1", "grp"], key_added="s_py", **kw)
     survival(adata, ["x1", "grp"], key_added="s_r", implementation="r", **kw)

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from desurv._anndata import check_adata, get_survival
+from desurv._anndata import check_adata, get_survival, is_anndata
 from desurv.pl._utils import finish, new_axes
+from desurv.stats._logrank import logrank_test
 
 
 def _groups(adata: AnnData, groupby: str, cut: str | int | Sequence[float] | None) -> pd.Series:
@@ -63,8 +64,9 @@ def kaplan_meier(
 ) -> Any:
     """Kaplan-Meier curves by group with numbers at risk and the log-rank p-value.
 
-    Curves and the (multi-group) log-rank test come from lifelines
-    (``KaplanMeierFitter``, ``multivariate_logrank_test``).
+    The curves and numbers at risk are drawn by lifelines (``KaplanMeierFitter``,
+    ``add_at_risk_counts``); the (multi-group) log-rank test is desurv's own,
+    :func:`desurv.stats.logrank_test` (R's ``survdiff``).
 
     Parameters
     ----------
@@ -98,7 +100,6 @@ def kaplan_meier(
     """
     from lifelines import KaplanMeierFitter
     from lifelines.plotting import add_at_risk_counts
-    from lifelines.statistics import multivariate_logrank_test
 
     check_adata(adata)
     rec = adata.uns.get(key, {})
@@ -124,8 +125,7 @@ def kaplan_meier(
         kmf.plot_survival_function(ax=ax, ci_show=ci, show_censors=True,
                                    censor_styles={"ms": 4, "marker": "|"})
         fitters.append(kmf)
-    test = multivariate_logrank_test(t, np.asarray(groups.astype(str)), e)
-    p = float(test.p_value)
+    p = float(logrank_test(t, e, groups)["p"])
     ax.desurv_logrank_p = p
     ax.set_title(f"{groupby}: log-rank p = {p:.2g}", fontsize=10)
     ax.set_xlabel(f"time ({time_key})")
@@ -142,7 +142,7 @@ _LIFELINES = ("exp(coef)", "exp(coef) lower 95%", "exp(coef) upper 95%")
 
 
 def _hr_table(data: Any, key: str = "survival") -> pd.DataFrame:
-    if isinstance(data, AnnData):
+    if is_anndata(data):
         if key not in data.uns or "cox" not in data.uns[key]:
             raise KeyError(
                 f"adata.uns[{key!r}] has no 'cox' result; run desurv.tl.survival(adata, "

@@ -1,14 +1,15 @@
-"""Survival statistics of the paper: stratified Cox model, log-rank test, C-index.
+"""``desurv.tl.survival``: the paper's survival statistics on AnnData or a DataFrame.
 
-Two implementations with one layout of results:
+A scanpy-style wrapper (check the input, call an engine, write the keys) around two
+implementations with one layout of results:
 
-- ``"python"`` (default, no R needed): a small Newton-Raphson solver for the stratified
-  Cox partial likelihood (Efron or Breslow ties, as R's ``coxph``), a stratified log-rank
-  test (as R's ``survdiff``) and Harrell's C (:mod:`desurv.metrics`, as R's
-  ``concordance``). Times equal up to rounding are merged first, as R's ``timefix`` does.
+- ``"python"`` (default, no R needed): the engines of :mod:`desurv.stats`: the stratified
+  Cox model (:func:`desurv.stats.cox_ph`, as R's ``coxph``), the stratified log-rank test
+  (:func:`desurv.stats.logrank_test`, as R's ``survdiff``) and Harrell's C
+  (:func:`desurv.metrics.concordance_index`, as R's ``concordance``).
 - ``"r"``: R's survival package through :mod:`r_bridge`.
 
-The user call site is :func:`survival`.
+``cox_ph`` and ``logrank_test`` are re-exported here for existing imports.
 """
 
 from __future__ import annotations
@@ -19,419 +20,34 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from anndata import AnnData
 
-from desurv.exceptions import ConvergenceWarning, DataWarning
-from desurv.metrics import _c_from_counts, concordance_counts, timefix
+from desurv._anndata import h5ad_safe, is_anndata
+from desurv._validation import check_survival, check_ties
+from desurv.exceptions import DataWarning
+from desurv.stats._checks import strata_codes
+from desurv.stats._concordance import _c_from_counts, concordance_counts
+from desurv.stats._cox import cox_ph
+from desurv.stats._logrank import logrank_test
+from desurv.stats._result import Result
 
 __all__ = ["survival", "cox_ph", "logrank_test", "SurvivalResult"]
 
-_COUNT_KEYS = ("concordant", "discordant", "tied_x", "tied_y", "tied_xy")
 
-
-# --------------------------------------------------------------------------------------
-# Design matrix (shared naming with r_bridge: R's treatment contrasts and term names).
-# --------------------------------------------------------------------------------------
-def _design_matrix(covariates: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    cols: list[np.ndarray] = []
-    terms: list[str] = []
-    for col in covariates.columns:
-        v = covariates[col]
-        if isinstance(v.dtype, pd.CategoricalDtype) or not (
-            pd.api.types.is_numeric_dtype(v.dtype) or v.dtype == bool
-        ):
-            cat = v if isinstance(v.dtype, pd.CategoricalDtype) else pd.Categorical(v.astype(str))
-            cat = pd.Categorical(cat).remove_unused_categories()
-            for lvl in cat.categories[1:]:
-                cols.append((cat == lvl).astype(float))
-                terms.append(f"{col}{lvl}")
-        else:
-            cols.append(v.to_numpy(dtype=float))
-            terms.append(str(col))
-    X = np.column_stack(cols) if cols else np.empty((len(covariates), 0))
-    return X, terms
-
-
-# --------------------------------------------------------------------------------------
-# Stratified Cox partial likelihood (Efron / Breslow), value, gradient and information.
-# --------------------------------------------------------------------------------------
-class _CoxData:
-    """Subjects sorted by stratum and decreasing time, with the tie structure prepared."""
-
-    def __init__(self, X, time, event, strata_codes, ties):
-        order = np.lexsort((-time, strata_codes))
-        self.X = X[order]
-        self.t = time[order]
-        self.e = event[order]
-        self.s = strata_codes[order]
-        self.n, self.p = self.X.shape
-        # blocks: runs of equal (stratum, time) in the sorted order
-        new_block = np.ones(self.n, dtype=bool)
-        new_block[1:] = (self.s[1:] != self.s[:-1]) | (self.t[1:] != self.t[:-1])
-        self.block = np.cumsum(new_block) - 1
-        nb = self.block[-1] + 1
-        self.block_end = np.r_[np.flatnonzero(new_block)[1:] - 1, self.n - 1]
-        new_stratum = np.ones(self.n, dtype=bool)
-        new_stratum[1:] = self.s[1:] != self.s[:-1]
-        self.stratum_starts = np.flatnonzero(new_stratum)
-        self.stratum_id = np.cumsum(new_stratum) - 1
-        ev = np.flatnonzero(self.e)
-        self.ev = ev
-        self.ev_block = self.block[ev]
-        d = np.bincount(self.ev_block, minlength=nb).astype(float)
-        # rank of each event within its tied block: 0..d-1
-        first_in_block = np.r_[0, np.flatnonzero(np.diff(self.ev_block)) + 1]
-        starts = np.repeat(first_in_block, np.diff(np.r_[first_in_block, ev.size]))
-        rank = np.arange(ev.size) - starts
-        self.frac = rank / d[self.ev_block] if ties == "efron" else np.zeros(ev.size)
-        self.nb = nb
-
-    def _cumsum_by_stratum(self, a: np.ndarray) -> np.ndarray:
-        out = np.empty_like(a)
-        bounds = np.r_[self.stratum_starts, self.n]
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            out[lo:hi] = np.cumsum(a[lo:hi], axis=0)
-        return out
-
-    def evaluate(self, beta: np.ndarray, need_hess: bool = True):
-        # Extreme trial steps may underflow a whole risk set: the log-likelihood is then
-        # -inf or nan and the Newton loop halves the step, so silence those warnings here.
-        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            return self._evaluate(beta, need_hess)
-
-    def _evaluate(self, beta: np.ndarray, need_hess: bool):
-        X = self.X
-        eta = X @ beta
-        c = eta.max() if eta.size else 0.0
-        w = np.exp(eta - c)
-        S0 = self._cumsum_by_stratum(w)[self.block_end]
-        wx = w[:, None] * X
-        S1 = self._cumsum_by_stratum(wx)[self.block_end]
-        ev, evb, frac = self.ev, self.ev_block, self.frac
-        D0 = np.bincount(evb, weights=w[ev], minlength=self.nb)
-        D1 = np.zeros((self.nb, self.p))
-        np.add.at(D1, evb, wx[ev])
-        phi0 = S0[evb] - frac * D0[evb]
-        phi1 = S1[evb] - frac[:, None] * D1[evb]
-        loglik = float(eta[ev].sum() - np.sum(np.log(phi0) + c))
-        grad = X[ev].sum(axis=0) - (phi1 / phi0[:, None]).sum(axis=0)
-        if not need_hess:
-            return loglik, grad, None
-        wxx = wx[:, :, None] * X[:, None, :]
-        S2 = self._cumsum_by_stratum(wxx)[self.block_end]
-        D2 = np.zeros((self.nb, self.p, self.p))
-        np.add.at(D2, evb, wxx[ev])
-        phi2 = S2[evb] - frac[:, None, None] * D2[evb]
-        a = phi1 / phi0[:, None]
-        info = (phi2 / phi0[:, None, None]).sum(axis=0) - a.T @ a
-        return loglik, grad, info
-
-
-def _solve_info(info: np.ndarray, vec: np.ndarray, terms: Sequence[str]) -> np.ndarray:
-    """Solve ``info @ x = vec`` for the (positive definite) Cox information matrix.
-
-    Singularity is judged on the correlation-scaled matrix, as R's ``toler.chol``
-    (machine eps ^ 0.75) judges its Cholesky pivots.
-    """
-    d = np.diag(info)
-    ok = bool(np.all(np.isfinite(info))) and bool(np.all(d > 0))
-    if ok:
-        sc = 1.0 / np.sqrt(d)
-        scaled = info * sc[:, None] * sc[None, :]
-        try:
-            c, low = linalg.cho_factor(scaled)
-            ok = bool(np.min(np.abs(np.diag(c))) ** 2 > np.finfo(float).eps ** 0.75)
-        except linalg.LinAlgError:
-            ok = False
-    if not ok:
-        raise ValueError(
-            "The Cox information matrix is singular: some covariates are collinear or "
-            f"constant within strata (terms: {list(terms)}). Drop or merge them."
-        )
-    scv = sc.reshape((-1,) + (1,) * (np.ndim(vec) - 1))
-    return scv * linalg.cho_solve((c, low), scv * vec)
-
-
-def _cox_newton(data: _CoxData, terms, max_iter: int, tol: float):
-    beta = np.zeros(data.p)
-    ll0, g0, i0 = data.evaluate(beta)
-    ll, g, info = ll0, g0, i0
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007
-        step = _solve_info(info, g, terms)
-        new = beta + step
-        ll_new, g_new, info_new = data.evaluate(new)
-        halvings = 0
-        while (not np.isfinite(ll_new) or ll_new < ll - 1e-12 * abs(ll)) and halvings < 30:
-            step = step / 2
-            new = beta + step
-            ll_new, g_new, info_new = data.evaluate(new)
-            halvings += 1
-        done = abs(ll_new - ll) <= tol * abs(ll_new) and np.max(np.abs(step)) <= 1e-8 * (
-            1 + np.max(np.abs(new))
-        )
-        beta, ll, g, info = new, ll_new, g_new, info_new
-        if done:
-            converged = True
-            break
-    return beta, ll0, g0, i0, ll, info, n_iter, converged
-
-
-def cox_ph(
-    time,
-    event,
-    covariates,
-    strata=None,
-    *,
-    ties: str = "efron",
-    max_iter: int = 50,
-    tol: float = 1e-13,
-) -> dict:
-    """Stratified Cox proportional hazards model (Python twin of R's ``coxph``).
-
-    Parameters
-    ----------
-    time, event
-        Follow-up time and event indicator (1 = event), shape (n,).
-    covariates
-        DataFrame (numeric columns as they are; categorical, string or object columns as
-        treatment-coded dummies against the first category, named ``column + level`` as R
-        names them) or a 2-D array (columns ``x1``, ``x2``, ...).
-    strata
-        Optional stratum labels (array, Series, or DataFrame of several columns): a
-        separate baseline hazard per stratum, as ``strata()`` in R.
-    ties
-        ``"efron"`` (R's default) or ``"breslow"``.
-    max_iter, tol
-        Newton-Raphson limits; iterations stop when the relative change of the log partial
-        likelihood is below ``tol`` and the step is negligible (tighter than R's ``eps =
-        1e-9`` so that the twin sits on the optimum R approaches).
-
-    Returns
-    -------
-    dict
-        ``coefficients`` (DataFrame indexed by term: ``coef``, ``hr`` = exp(coef), ``se``,
-        ``z``, ``p`` (Wald), ``hr_lower_95``, ``hr_upper_95``), ``var`` (covariance of the
-        coefficients), ``loglik_null``, ``loglik``, ``lrt`` / ``wald`` / ``score`` (each a
-        dict ``statistic, df, p``), ``concordance`` (of the linear predictor, within strata)
-        and ``concordance_counts``, ``n``, ``nevent``, ``aic`` (-2 loglik + 2 df), ``bic``
-        (-2 loglik + log(nevent) df, as R's ``BIC`` on a coxph, which uses the number of
-        events), ``ties``, ``n_iter``, ``implementation`` = ``"python"``.
-    """
-    if ties not in ("efron", "breslow"):
-        raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    t = np.asarray(time, dtype=float).ravel()
-    e = np.asarray(event).ravel().astype(float)
-    if t.shape != e.shape:
-        raise ValueError("time and event must have the same length")
-    if not np.all(np.isin(e, (0.0, 1.0))):
-        raise ValueError("event must be 0/1 or boolean")
-    e = e.astype(bool)
-    n = t.size
-    cov = _as_frame(covariates, n, "x")
-    X, terms = _design_matrix(cov)
-    if X.shape[1] == 0:
-        raise ValueError("cox_ph needs at least one covariate")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(X))):
-        raise ValueError("time and covariates must be finite (drop or impute missing values)")
-    codes = _strata_codes(strata, n)
-    t = timefix(t)
-    nevent = int(e.sum())
-    if nevent == 0:
-        raise ValueError("no events: a Cox model cannot be fitted")
-    data = _CoxData(X, t, e, codes, ties)
-    beta, ll0, g0, i0, ll, info, n_iter, converged = _cox_newton(data, terms, max_iter, tol)
-    if not converged:
-        warnings.warn(
-            f"cox_ph did not converge in {max_iter} Newton iterations; a coefficient may be "
-            "infinite (monotone likelihood: a covariate separates events from non-events). "
-            "Increase max_iter or drop that covariate.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    var = _solve_info(info, np.eye(len(beta)), terms)
-    var = (var + var.T) / 2
-    se = np.sqrt(np.diag(var))
-    z = beta / se
-    pval = 2 * stats.norm.sf(np.abs(z))
-    q = stats.norm.ppf(0.975)
-    with np.errstate(over="ignore"):  # an infinite coefficient (warned above) gives inf HR
-        table = pd.DataFrame(
-            {
-                "coef": beta,
-                "hr": np.exp(beta),
-                "se": se,
-                "z": z,
-                "p": pval,
-                "hr_lower_95": np.exp(beta - q * se),
-                "hr_upper_95": np.exp(beta + q * se),
-            },
-            index=pd.Index(terms, name="term"),
-        )
-    k = len(beta)
-    lrt = 2 * (ll - ll0)
-    wald = float(beta @ info @ beta)
-    score = float(g0 @ _solve_info(i0, g0, terms))
-    lp = X @ beta
-    counts = concordance_counts(t, e, lp, None if strata is None else codes)
-    cindex = _c_from_counts(counts)
-
-    def _test(stat):
-        return {"statistic": float(stat), "df": float(k), "p": float(stats.chi2.sf(stat, k))}
-
-    return {
-        "coefficients": table,
-        "var": var,
-        "loglik_null": float(ll0),
-        "loglik": float(ll),
-        "lrt": _test(lrt),
-        "wald": _test(wald),
-        "score": _test(score),
-        "concordance": float(cindex),
-        "concordance_counts": counts,
-        "n": int(n),
-        "nevent": nevent,
-        "aic": float(-2 * ll + 2 * k),
-        "bic": float(-2 * ll + np.log(nevent) * k),
-        "ties": ties,
-        "n_iter": int(n_iter),
-        "implementation": "python",
-    }
-
-
-# --------------------------------------------------------------------------------------
-# Log-rank test (stratified or not), as R's survdiff with rho = 0.
-# --------------------------------------------------------------------------------------
-def logrank_test(time, event, group, strata=None) -> dict:
-    """Log-rank test of ``group`` (Python twin of R's ``survdiff``, rho = 0).
-
-    With ``strata``, observed - expected and its variance are summed over strata
-    (the stratified log-rank test). The statistic is ``(O - E)' V^{-1} (O - E)`` over the
-    groups with expected > 0, dropping the first (R's rule); df = that number - 1.
-
-    Returns
-    -------
-    dict
-        ``chisq``, ``df``, ``p``, ``table`` (DataFrame indexed by group level: ``n``,
-        ``observed``, ``expected``), ``var`` (groups x groups), ``implementation``.
-        Levels are the categories of a categorical ``group``, else its sorted values.
-    """
-    t = np.asarray(time, dtype=float).ravel()
-    e = np.asarray(event).ravel().astype(float).astype(bool)
-    n = t.size
-    g = group.to_numpy() if isinstance(group, pd.Series) else np.asarray(group)
-    if isinstance(getattr(group, "dtype", None), pd.CategoricalDtype):
-        cat = pd.Categorical(group).remove_unused_categories()
-    else:
-        cat = pd.Categorical(g.astype(str) if g.dtype == object else g)
-        cat = cat.remove_unused_categories()
-    if len(cat) != n:
-        raise ValueError("group must have one value per subject")
-    if pd.isna(np.asarray(cat, dtype=object)).any():
-        raise ValueError("group contains missing values")
-    levels = [str(c) for c in cat.categories]
-    gi = np.asarray(cat.codes)
-    k = len(levels)
-    codes = _strata_codes(strata, n)
-    t = timefix(t)
-    O = np.zeros(k)
-    E = np.zeros(k)
-    V = np.zeros((k, k))
-    for s in np.unique(codes):
-        m = codes == s
-        ts, es, gs = t[m], e[m], gi[m]
-        ut = np.unique(ts[es])
-        if ut.size == 0:
-            continue
-        # at risk per (event time, group): subjects with time >= u
-        order = np.argsort(ts)
-        tsorted = ts[order]
-        first = np.searchsorted(tsorted, ut, side="left")
-        onehot = np.zeros((ts.size, k))
-        onehot[np.arange(ts.size), gs[order]] = 1.0
-        rev = np.cumsum(onehot[::-1], axis=0)[::-1]
-        nrisk = rev[first]  # (T, k)
-        pos = np.searchsorted(ut, ts[es])
-        dg = np.zeros((ut.size, k))
-        np.add.at(dg, (pos, gs[es]), 1.0)
-        d = dg.sum(axis=1)
-        N = nrisk.sum(axis=1)
-        O += dg.sum(axis=0)
-        E += (d[:, None] * nrisk / N[:, None]).sum(axis=0)
-        f = np.where(N > 1, d * (N - d) / np.maximum(N - 1, 1) / N**2, 0.0)
-        V += np.diag((f[:, None] * nrisk * N[:, None]).sum(axis=0)) - (nrisk.T * f) @ nrisk
-    keep = E > 0
-    if keep.sum() < 2:
-        chisq = 0.0
-    else:
-        idx = np.flatnonzero(keep)[1:]
-        diff = (O - E)[idx]
-        chisq = float(np.sum(linalg.solve(V[np.ix_(idx, idx)], diff) * diff))
-    df = int(keep.sum() - 1)
-    table = pd.DataFrame(
-        {"n": np.bincount(gi, minlength=k).astype(int), "observed": O, "expected": E},
-        index=pd.Index(levels, name="group"),
-    )
-    return {
-        "chisq": chisq,
-        "df": df,
-        "p": float(stats.chi2.sf(chisq, df)) if df > 0 else float("nan"),
-        "table": table,
-        "var": V,
-        "implementation": "python",
-    }
-
-
-# --------------------------------------------------------------------------------------
-# Helpers for inputs.
-# --------------------------------------------------------------------------------------
-def _as_frame(values, n: int, prefix: str) -> pd.DataFrame:
-    if isinstance(values, pd.Series):
-        values = values.to_frame()
-    if isinstance(values, pd.DataFrame):
-        df = values.reset_index(drop=True)
-    else:
-        arr = np.asarray(values)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        df = pd.DataFrame(arr, columns=[f"{prefix}{j + 1}" for j in range(arr.shape[1])])
-    if len(df) != n:
-        raise ValueError(f"expected {n} rows of covariates/strata, got {len(df)}")
-    return df
-
-
-def _strata_codes(strata, n: int) -> np.ndarray:
-    if strata is None:
-        return np.zeros(n, dtype=np.int64)
-    df = _as_frame(strata, n, "s").astype(str)
-    key = df.agg("\x1f".join, axis=1) if df.shape[1] > 1 else df.iloc[:, 0]
-    _, codes = np.unique(key.to_numpy(), return_inverse=True)
-    return codes.astype(np.int64)
-
-
-# --------------------------------------------------------------------------------------
-# The user call site.
-# --------------------------------------------------------------------------------------
-class SurvivalResult(dict):
-    """Results of :func:`survival` (a dict with attribute access).
+class SurvivalResult(Result):
+    """Results of :func:`survival` (a :class:`desurv.stats.Result`: a dict with attribute
+    access).
 
     Keys: ``cox`` (see :func:`cox_ph`; None without covariates), ``logrank`` (see
     :func:`logrank_test`; None without ``groupby``), ``concordance`` (``concordance``,
     ``counts``, ``score``; None without ``score_key``), ``implementation``, ``params``.
     """
 
-    def __getattr__(self, name: str):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def to_uns(self) -> dict:
+    def to_uns(self) -> dict[str, Any]:
         """The h5ad-writable form written to ``adata.uns[key_added]``."""
         out: dict[str, Any] = {
             "implementation": self["implementation"],
-            "params": _h5ad_safe(self["params"]),
+            "params": h5ad_safe(self["params"]),
         }
         cox = self.get("cox")
         if cox is not None:
@@ -470,28 +86,6 @@ class SurvivalResult(dict):
         return out
 
 
-def _h5ad_safe(d: dict) -> dict:
-    out = {}
-    for k, v in d.items():
-        if v is None:
-            continue
-        if isinstance(v, dict):
-            out[k] = _h5ad_safe(v)
-        elif isinstance(v, (list, tuple)):
-            out[k] = np.asarray([str(x) for x in v]) if v else np.asarray([], dtype=str)
-        elif isinstance(v, (bool, np.bool_)):
-            out[k] = bool(v)
-        elif isinstance(v, (int, float, str, np.integer, np.floating)):
-            out[k] = v
-        else:
-            out[k] = str(v)
-    return out
-
-
-def _is_anndata(obj) -> bool:
-    return type(obj).__name__ == "AnnData" and hasattr(obj, "obs")
-
-
 def _column(frame: pd.DataFrame | None, key, n: int | None, what: str) -> pd.Series:
     """A column by name from ``frame``, or the given values."""
     if isinstance(key, str):
@@ -509,11 +103,11 @@ def _column(frame: pd.DataFrame | None, key, n: int | None, what: str) -> pd.Ser
 
 
 def survival(
-    data=None,
+    data: Any = None,
     covariates: str | Sequence[str] | np.ndarray | pd.DataFrame | None = None,
     *,
-    time_key="time",
-    event_key="event",
+    time_key: str | np.ndarray | pd.Series = "time",
+    event_key: str | np.ndarray | pd.Series = "event",
     strata: str | Sequence[str] | np.ndarray | pd.Series | None = None,
     groupby: str | np.ndarray | pd.Series | None = None,
     score_key: str | np.ndarray | pd.Series | None = None,
@@ -521,7 +115,7 @@ def survival(
     implementation: str = "python",
     key_added: str = "survival",
     copy: bool = False,
-):
+) -> SurvivalResult | AnnData | None:
     """Stratified Cox model and log-rank test, in Python or through R.
 
     The survival statistics of the paper's validation: a Cox model of ``covariates`` (with a
@@ -583,9 +177,10 @@ def survival(
     """
     if implementation not in ("python", "r"):
         raise ValueError(f"implementation must be 'python' or 'r', got {implementation!r}")
+    ties = check_ties(ties)
     adata = None
     frame: pd.DataFrame | None
-    if _is_anndata(data):
+    if is_anndata(data):
         adata = data.copy() if copy else data
         frame = adata.obs
     elif isinstance(data, pd.DataFrame):
@@ -612,7 +207,9 @@ def survival(
     elif isinstance(covariates, pd.DataFrame):
         cov_df = covariates.reset_index(drop=True)
     elif isinstance(covariates, np.ndarray):
-        cov_df = _as_frame(covariates, n, "x")
+        from r_bridge._frames import as_frame  # noqa: PLC0415 - lazy: desurv imports r_bridge lazily
+
+        cov_df = as_frame(covariates, n, "x", what="covariates")
     else:
         cov_df = pd.DataFrame({str(c): _column(frame, c, n, "covariates") for c in covariates})
     group = None
@@ -674,6 +271,13 @@ def survival(
             "survival needs covariates (Cox model), groupby (log-rank test) and/or score_key "
             "(C-index)"
         )
+    # The one check of survival data, naming the samples (a Cox model needs an event).
+    names = None
+    if frame is not None and len(frame) == n:
+        names = np.asarray(frame.index.astype(str))[ok]
+    time_v, event_v = check_survival(
+        time_v, event_v, sample_names=names, require_event=cov_df is not None, where="survival: "
+    )
 
     if implementation == "r":
         import r_bridge  # noqa: PLC0415 - lazy: importing desurv never starts R
@@ -685,7 +289,7 @@ def survival(
     logrank = lr_fn(time_v, event_v, group, strata_df) if group is not None else None
     concordance = None
     if score is not None:
-        codes = None if strata_df is None else _strata_codes(strata_df, len(time_v))
+        codes = None if strata_df is None else strata_codes(strata_df, len(time_v))
         if implementation == "r":
             rc = r_bridge.concordance(time_v, event_v, score, codes)
             counts, cval = rc["counts"], rc["concordance"]
