@@ -22,9 +22,14 @@ logger = logging.getLogger("desurv")
 PP_STEPS_KEY = "desurv_pp"
 
 
+def is_anndata(obj: Any) -> bool:
+    """Whether ``obj`` is an :class:`anndata.AnnData` (the boolean form of :func:`check_adata`)."""
+    return isinstance(obj, AnnData)
+
+
 def check_adata(adata: Any, name: str = "adata") -> AnnData:
     """Raise TypeError unless ``adata`` is an AnnData."""
-    if not isinstance(adata, AnnData):
+    if not is_anndata(adata):
         raise TypeError(
             f"{name} must be an anndata.AnnData (samples x genes), got {type(adata).__name__}; "
             "wrap a samples x genes table with anndata.AnnData(df)"
@@ -87,22 +92,24 @@ def check_finite(X: np.ndarray, adata: AnnData, what: str) -> None:
         )
 
 
-def check_nonnegative(X: np.ndarray, what: str) -> None:
-    """Raise ValueError if X has negative values (NMF needs nonnegative data)."""
-    if X.size and np.nanmin(X) < 0:
-        n_neg = int((X < 0).sum())
-        raise ValueError(
-            f"{what} has {n_neg} negative values (min {np.nanmin(X):.4g}) but DeSurv's NMF needs "
-            "nonnegative data. If these are log2(x + c) values, undo the log (2**x - c) and use "
-            "desurv.pp.log1p; if the data were centred or scaled per gene, use the uncentred "
-            "values; counts or TPM can be log1p'd with desurv.pp.log1p."
-        )
+def check_nonnegative(X: np.ndarray, what: str, adata: AnnData | None = None) -> None:
+    """Raise ValueError if X (samples x genes) has negative values: the one check and message
+    of ``desurv._validation.check_nonnegative``, naming samples and genes of ``adata``."""
+    from desurv._validation import check_nonnegative as _check
+
+    names = (None, None) if adata is None else (adata.obs_names, adata.var_names)
+    _check(X, what, *names)
 
 
 def get_survival(
-    adata: AnnData, time_key: str, event_key: str
+    adata: AnnData, time_key: str, event_key: str, *, require_event: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (time, event) from ``adata.obs`` as float and 0/1 int arrays, with clear errors."""
+    """Return (time, event) from ``adata.obs`` as float and 0/1 int arrays, with clear errors.
+
+    The columns must exist and be numeric (said here, with the AnnData's names); what valid
+    survival data are (time finite and >= 0, event 0/1, with ``require_event`` at least one
+    event) is decided by ``desurv._validation.check_survival``.
+    """
     cols = list(adata.obs.columns)
     missing = [k for k in (time_key, event_key) if k not in adata.obs.columns]
     if missing:
@@ -112,18 +119,16 @@ def get_survival(
         )
     time = _numeric_obs(adata, time_key, "time")
     event = _numeric_obs(adata, event_key, "event")
-    neg = time < 0
-    if neg.any():
-        raise ValueError(
-            f"adata.obs[{time_key!r}] has negative times for samples "
-            f"{list(adata.obs_names[neg][:10])}; survival times must be >= 0"
-        )
-    bad = ~np.isin(event, (0.0, 1.0))
-    if bad.any():
-        raise ValueError(
-            f"adata.obs[{event_key!r}] must be 0 (censored) or 1 (event); samples "
-            f"{list(adata.obs_names[bad][:10])} have values {sorted(set(event[bad].tolist()))[:5]}"
-        )
+    from desurv._validation import check_survival
+
+    time, event = check_survival(
+        time,
+        event,
+        adata.n_obs,
+        np.asarray(adata.obs_names.astype(str)),
+        require_event=require_event,
+        where=f"adata.obs[{time_key!r}], adata.obs[{event_key!r}]: ",
+    )
     return time, event.astype(np.int64)
 
 

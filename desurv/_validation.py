@@ -1,4 +1,11 @@
-"""Input checks with messages that say what is wrong, where, and what to do."""
+"""Input checks with messages that say what is wrong, where, and what to do.
+
+The one input boundary of desurv: what valid expression, survival data, ``ties`` and model
+hyperparameters are is decided here (``ties`` in ``desurv._core.cox``, re-exported), and every
+layer (the estimator, the AnnData functions, the statistics engines, the R variant in
+``desurv._core.rdesurv``, ``desurv.compat``) calls these checks. Importable by ``_core``: numpy
+only at import time (pandas is imported inside the functions that accept pandas objects).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,42 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["check_expression", "check_survival", "check_hyperparameters", "check_random_state"]
+from desurv._core.cox import TIES, check_ties
+
+__all__ = [
+    "TIES",
+    "check_expression",
+    "check_nonnegative",
+    "check_survival",
+    "check_ties",
+    "check_model_values",
+    "check_hyperparameters",
+    "check_random_state",
+]
+
+
+def check_nonnegative(
+    arr: np.ndarray,
+    name: str = "X",
+    samples: Sequence[Any] | None = None,
+    genes: Sequence[Any] | None = None,
+) -> None:
+    """The one check (and message) for negative expression values, which NMF cannot take.
+
+    ``arr`` is samples x genes; ``samples`` and ``genes`` name its rows and columns when known.
+    """
+    neg = arr < 0
+    if neg.any():
+        rows, cols = np.nonzero(neg)
+        where = _where(rows, cols, samples, genes)
+        raise ValueError(
+            f"{name} has {int(neg.sum())} negative values (min {np.nanmin(arr):.4g}), e.g. at "
+            f"{where}. DeSurv's NMF needs nonnegative expression: if these are log2(x + c) "
+            "values, undo the log (2**x - c) and use desurv.pp.log1p; if the data were centred "
+            "or z-scored per gene, use the uncentred values; counts or TPM can be log1p'd "
+            "(desurv.pp.log1p)."
+        )
 
 
 def _first(names: Sequence[Any], n: int = 5) -> str:
@@ -26,6 +66,8 @@ def check_expression(
     Returns the float array (n_samples, n_genes) and the sample and gene names (or None when
     X is not a DataFrame).
     """
+    import pandas as pd
+
     samples = genes = None
     if isinstance(X, pd.DataFrame):
         samples = np.asarray(X.index.astype(str))
@@ -63,15 +105,7 @@ def check_expression(
             f"{name} has {int(bad.sum())} non-finite values (NaN or inf), e.g. at {where}. "
             "Impute or drop them before fitting."
         )
-    neg = arr < 0
-    if neg.any():
-        rows, cols = np.nonzero(neg)
-        where = _where(rows, cols, samples, genes)
-        raise ValueError(
-            f"{name} has {int(neg.sum())} negative values (min {arr.min():.4g}), e.g. at {where}. "
-            "NMF needs nonnegative expression: the data may be centred or z-scored; use "
-            "nonnegative values such as log1p of counts/TPM, or undo the centring."
-        )
+    check_nonnegative(arr, name, samples, genes)
     return arr, samples, genes
 
 
@@ -87,14 +121,38 @@ def _where(rows, cols, samples, genes) -> str:
 def check_survival(
     time: Any,
     event: Any,
-    n_samples: int,
+    n_samples: int | None = None,
     sample_names: np.ndarray | None = None,
+    *,
+    require_event: bool = True,
+    where: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate survival times (> 0, finite) and events (0/1, at least one event).
+    """The one check of survival data: times finite and >= 0, events 0/1 (booleans allowed).
 
-    When ``time``/``event`` are pandas Series and ``sample_names`` is known, their index must
-    hold the same samples; they are reordered to match.
+    A follow-up time of 0 is valid (R's ``coxph`` and lifelines accept it: only the order of
+    the times enters a Cox model or a concordance); negative or non-finite times are refused.
+    With ``require_event`` at least one event is required (a Cox fit needs one).
+
+    Parameters
+    ----------
+    time, event : array-like or Series, shape (n_samples,)
+    n_samples : int, optional
+        Expected length (the rows of X); default: the length of ``time``.
+    sample_names : ndarray of str, optional
+        When ``time``/``event`` are pandas Series, their index must hold the same samples;
+        they are reordered to match. Also used to name bad samples in messages.
+    require_event : bool, default True
+    where : str
+        Prefix naming where the data come from (e.g. ``"adata.obs['time']: "``).
+
+    Returns
+    -------
+    time : ndarray of float, event : ndarray of float (0.0 / 1.0)
     """
+    import pandas as pd
+
+    if n_samples is None:
+        n_samples = int(np.asarray(time).reshape(-1).shape[0])
     out = []
     for label, v in (("time", time), ("event", event)):
         if isinstance(v, pd.Series) and sample_names is not None:
@@ -112,7 +170,9 @@ def check_survival(
         try:
             arr = np.asarray(v, dtype=float).ravel()
         except (TypeError, ValueError):
-            raise TypeError(f"{label} must be numeric; got values that are not numbers.") from None
+            raise TypeError(
+                f"{where}{label} must be numeric; got values that are not numbers."
+            ) from None
         if arr.shape[0] != n_samples:
             raise ValueError(
                 f"{label} has {arr.shape[0]} values but X has {n_samples} samples (rows); "
@@ -121,23 +181,24 @@ def check_survival(
         out.append(arr)
     t, e = out
     names = sample_names if sample_names is not None else np.array([f"#{i}" for i in range(len(t))])
-    bad_t = ~np.isfinite(t) | (t <= 0)
+    bad_t = ~np.isfinite(t) | (t < 0)
     if bad_t.any():
         raise ValueError(
-            f"time must be positive and finite; {int(bad_t.sum())} samples are not: "
-            f"{_first(names[bad_t])}. Drop those samples or fix their follow-up time "
-            "(a time of 0 can be replaced by a small positive value such as half a day)."
+            f"{where}time must be finite and >= 0 (0 is a valid follow-up time); "
+            f"{int(bad_t.sum())} samples are not: {_first(names[bad_t])} (values "
+            f"{_first(np.unique(t[bad_t]))}). Drop those samples or fix their follow-up time."
         )
     bad_e = ~np.isin(e, (0.0, 1.0))
     if bad_e.any():
         raise ValueError(
-            f"event must be 0 (censored) or 1 (event); {int(bad_e.sum())} samples are not: "
-            f"{_first(names[bad_e])} (values {_first(np.unique(e[bad_e]))}). "
+            f"{where}event must be 0 (censored) or 1 (event); {int(bad_e.sum())} samples are "
+            f"not: {_first(names[bad_e])} (values {_first(np.unique(e[bad_e]))}). "
             "Recode event as 0/1 (and drop missing values)."
         )
-    if e.sum() == 0:
+    if require_event and e.sum() == 0:
         raise ValueError(
-            "event has no events (all samples censored); a Cox model needs at least one event."
+            f"{where}event has no events (all samples censored); a Cox model needs at least "
+            "one event."
         )
     return t, e
 
@@ -169,21 +230,11 @@ def check_hyperparameters(params: dict[str, Any], n_samples: int, n_genes: int) 
             f"{min(n_samples, n_genes)} for this X ({n_samples} samples x {n_genes} genes); "
             f"got {k}."
         )
-    a = params["alpha"]
-    if not _is_real(a) or not 0 <= a < 1:
-        raise ValueError(
-            f"alpha (survival weight) must be in [0, 1): 0 is plain NMF, values near 1 weigh "
-            f"survival almost only; got {a!r}."
-        )
-    for key in ("lambda_", "lambda_w", "lambda_h"):
-        v = params[key]
-        if not _is_real(v) or v < 0 or not np.isfinite(v):
-            raise ValueError(f"{key} is a penalty and must be a finite number >= 0; got {v!r}.")
-    r = params["l1_ratio"]
-    if not _is_real(r) or not 0 <= r <= 1:
-        raise ValueError(f"l1_ratio (xi) must be in [0, 1] (1 = lasso, 0 = ridge); got {r!r}.")
-    if params["ties"] not in ("efron", "breslow"):
-        raise ValueError(f"ties must be 'efron' or 'breslow'; got {params['ties']!r}.")
+    check_model_values(
+        params["alpha"], params["lambda_"], params["l1_ratio"], params["lambda_w"],
+        params["lambda_h"],
+    )  # fmt: skip
+    check_ties(params["ties"])
     t = params["tol"]
     if not _is_real(t) or t < 0:
         raise ValueError(f"tol must be a number >= 0; got {t!r}.")
@@ -201,6 +252,58 @@ def check_hyperparameters(params: dict[str, Any], n_samples: int, n_genes: int) 
     nj = params["n_jobs"]
     if nj is not None and (not isinstance(nj, numbers.Integral) or nj == 0):
         raise ValueError(f"n_jobs must be None, a positive int, or -1 (all cores); got {nj!r}.")
+
+
+def check_model_values(
+    alpha: Any,
+    lambda_: Any,
+    l1_ratio: Any,
+    lambda_w: Any = 0.0,
+    lambda_h: Any = 0.0,
+    *,
+    names: dict[str, str] | None = None,
+    advice: str = "",
+) -> tuple[float, float, float, float, float]:
+    """The one check of the model's hyperparameters (the estimator, the R variant and
+    ``desurv.compat`` call it): alpha in [0, 1), penalties finite and >= 0, l1_ratio in [0, 1].
+
+    ``names`` maps our names to the caller's spellings in messages (e.g. the R package's
+    ``{"lambda_": "lambda", "l1_ratio": "nu"}``); ``advice`` is appended to them. Returns the
+    values as floats.
+    """
+    names = names or {}
+    out = []
+    for key, v in (
+        ("alpha", alpha),
+        ("lambda_", lambda_),
+        ("l1_ratio", l1_ratio),
+        ("lambda_w", lambda_w),
+        ("lambda_h", lambda_h),
+    ):
+        label = names.get(key, key)
+        if not _is_real(v):
+            raise TypeError(f"{label} must be a real number; got {v!r}.")
+        if not np.isfinite(v):
+            raise ValueError(f"{label} must be finite; got {v!r}.{advice}")
+        out.append(float(v))
+    a, lam, xi, lw, lh = out
+    if not 0 <= a < 1:
+        raise ValueError(
+            f"{names.get('alpha', 'alpha')} (survival weight) must be in [0, 1): 0 is plain NMF, "
+            f"values near 1 weigh survival almost only; got {alpha!r}.{advice}"
+        )
+    for key, v in (("lambda_", lam), ("lambda_w", lw), ("lambda_h", lh)):
+        if v < 0:
+            raise ValueError(
+                f"{names.get(key, key)} is a penalty and must be a finite number >= 0; "
+                f"got {v!r}.{advice}"
+            )
+    if not 0 <= xi <= 1:
+        raise ValueError(
+            f"{names.get('l1_ratio', 'l1_ratio')} (xi, the elastic-net mix) must be in [0, 1] "
+            f"(1 = lasso, 0 = ridge); got {l1_ratio!r}.{advice}"
+        )
+    return a, lam, xi, lw, lh
 
 
 def _is_real(v: Any) -> bool:

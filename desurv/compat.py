@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from desurv._validation import check_model_values, check_survival
+
 if TYPE_CHECKING:  # pragma: no cover
     from desurv.estimator import DeSurv
 
@@ -82,22 +84,12 @@ def _count(value: Any, name: str, minimum: int) -> int:
 def _check_r_hyper(
     alpha: Any, lambda_: Any, nu: Any, lambdaW: Any, lambdaH: Any  # noqa: N803
 ) -> dict[str, float]:
-    alpha = _real(alpha, "alpha")
-    if not 0.0 <= alpha < 1.0:
-        raise ValueError(
-            f"alpha must lie in [0, 1) (0 = plain NMF then a Cox fit on the scores), got {alpha}."
-        )
-    lam = _real(lambda_, "lambda")
-    nu = _real(nu, "nu")
-    if not 0.0 <= nu <= 1.0:
-        raise ValueError(
-            f"nu (the elastic-net mix, desurv's l1_ratio) must lie in [0, 1], got {nu}."
-        )
-    lw = _real(lambdaW, "lambdaW")
-    lh = _real(lambdaH, "lambdaH")
-    for name, val in (("lambda", lam), ("lambdaW", lw), ("lambdaH", lh)):
-        if val < 0:
-            raise ValueError(f"{name} must be >= 0, got {val}; the R package would set it to 0.")
+    """The R names through the one check (``desurv._validation.check_model_values``)."""
+    alpha, lam, nu, lw, lh = check_model_values(
+        alpha, lambda_, nu, lambdaW, lambdaH,
+        names={"lambda_": "lambda", "l1_ratio": "nu", "lambda_w": "lambdaW", "lambda_h": "lambdaH"},
+        advice=" (the R package would silently clip it instead)",
+    )  # fmt: skip
     return {"alpha": alpha, "lambda_": lam, "l1_ratio": nu, "lambda_w": lw, "lambda_h": lh}
 
 
@@ -257,9 +249,12 @@ def desurv_fit(
     k = _count(k, "k", 1)
     if k > min(p, n):
         raise ValueError(f"k must be <= min(genes, samples) = {min(p, n)}, got {k}.")
-    time = np.asarray(y, dtype=float).ravel()
-    if time.shape[0] == n and np.all(np.isfinite(time)) and np.any(time <= 0):
-        raise ValueError("All survival times y must be > 0 (as the R package requires).")
+    time, _ = check_survival(y, d, n, where="y, d: ")  # the one check: negatives refused
+    if np.any(time == 0):
+        raise ValueError(
+            "the R package's desurv_fit requires survival times y > 0; "
+            f"{int((time == 0).sum())} are 0 (desurv.DeSurv accepts a time of 0)."
+        )
 
     if W0 is None and (H0 is not None or beta0 is not None):
         raise ValueError(

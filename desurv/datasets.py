@@ -18,6 +18,8 @@ Command line: ``desurv datasets list``, ``desurv datasets info ID...``,
 
 from __future__ import annotations
 
+# The public alias ``list = list_datasets`` (at the end) shadows the builtin in this module:
+# code here writes ``builtins.list`` for the type and calls ``list_datasets``.
 import builtins
 import json
 import sys
@@ -175,7 +177,7 @@ def info(dataset_id: str) -> dict[str, Any]:
 
 def fetch(
     dataset_id: str, *, download: bool = True, progressbar: bool | None = None, retries: int = 3
-) -> dict[str, list[Path]]:
+) -> dict[str, builtins.list[Path]]:
     """Make sure every file of a cohort is local and verified; return their paths.
 
     Parameters
@@ -201,7 +203,7 @@ def fetch(
         See :func:`load`.
     """
     e = _entry(dataset_id)
-    paths: dict[str, list[Path]] = {}
+    paths: dict[str, builtins.list[Path]] = {}
     for f in e.files:
         paths.setdefault(f.role, []).append(
             locate(e, f, download=download, progressbar=progressbar, retries=retries)
@@ -329,4 +331,5 @@ def _cli(action: str, ids: builtins.list[str]) -> int:
         return 1
 
 
+#: ``desurv.datasets.list()``: the short public name of :func:`list_datasets`.
 list = list_datasets

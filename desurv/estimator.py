@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from threadpoolctl import ThreadpoolController
 
 from desurv._core.cox import SurvivalData, cox_loglik
@@ -55,6 +57,25 @@ def _one_blas_thread():
 
 
 VARIANTS = ("default", "r-desurv")
+
+
+@dataclass
+class _Fitted:
+    """What a solver hands back to :meth:`DeSurv.fit` (which sets every fitted attribute)."""
+
+    W: np.ndarray  # genes used x k
+    H: np.ndarray  # k x samples
+    coef: np.ndarray
+    coef_std: np.ndarray
+    mean_z: np.ndarray
+    sd_z: np.ndarray
+    loss_history: pd.DataFrame
+    n_iter: int
+    converged: bool
+    init_scores: np.ndarray | None = None
+    r_loss_history: pd.DataFrame | None = None
+    r_final_loss: dict | None = None
+
 
 # a positive value this many times the median positive value looks like an unlogged count
 UNLOGGED_RATIO = 1e3
@@ -216,6 +237,8 @@ class DeSurv(BaseEstimator):
         deviation of each score on the training samples; the penalty acts on these.
     mean_z_, sd_z_ : ndarray, shape (k,)
         Mean and standard deviation (n - 1) of each training score.
+    train_scores_ : ndarray, shape (n_samples, k)
+        Factor scores X W of the training samples (input order; Z^T in the paper's notation).
     loss_history_ : pandas.DataFrame
         One row per iteration: ``loss`` and its parts ``nmf``, ``cox``, ``penalty_beta``,
         ``penalty_w`` (0 in the default model), ``penalty_h`` (each already weighted, so they
@@ -232,6 +255,20 @@ class DeSurv(BaseEstimator):
     feature_names_in_ : ndarray of str
         Gene names, when X was a DataFrame.
     n_features_in_ : int
+    sample_names_ : ndarray of str or None
+        Sample names of the training samples, when X was a DataFrame.
+    init_scores_ : ndarray, shape (n_init,)
+        Only after several random starts: each start's score by ``init_criterion`` (the
+        R variant: each start's training C-index).
+    r_loss_history_ : pandas.DataFrame
+        Only with ``variant="r-desurv"``: the package's own loss trace (columns as in its
+        ``loss_trace``: loss, surv_loss, nmf_loss, penalty_beta, penalty_W, penalty_H).
+    r_final_loss_ : dict
+        Only with ``variant="r-desurv"``: the package's final loss after its beta refit.
+
+    Notes
+    -----
+    Methods that need a fit raise scikit-learn's ``NotFittedError`` before :meth:`fit`.
     """
 
     def __init__(
@@ -346,8 +383,6 @@ class DeSurv(BaseEstimator):
         Xc = np.ascontiguousarray(arr[:, used].T)  # genes x samples, the core's orientation
         starts = self._starts(Xc, k, W0, H0, beta0, used, n)
         seq = check_random_state(self.random_state)
-        self.seeds_ = [int(seq.entropy)] if isinstance(seq.entropy, int) else list(seq.entropy)
-
         surv = SurvivalData.from_arrays(t, e)
         hp = Hyper(
             alpha=float(self.alpha),
@@ -359,13 +394,25 @@ class DeSurv(BaseEstimator):
         )
         if self.variant == "r-desurv":
             with _one_blas_thread():
-                self._fit_r_variant(Xc, t, e, starts, k, seq, hp)
+                res = self._fit_r_variant(Xc, t, e, starts, k, seq, hp)
         else:
-            self._fit_default(Xc, surv, starts, hp, t, e, seq)
+            res = self._fit_default(Xc, surv, starts, hp, t, e, seq)
 
         W_full = np.zeros((p, k))
-        W_full[used] = self._W_used
+        W_full[used] = res.W
+        scores = arr @ W_full  # the training scores, formed once
+        # every fitted attribute, in the order of the docstring's Attributes section
         self.W_ = W_full
+        self.H_ = res.H
+        self.coef_ = res.coef
+        self.coef_std_ = res.coef_std
+        self.mean_z_, self.sd_z_ = res.mean_z, res.sd_z
+        self.train_scores_ = scores
+        self.loss_history_ = res.loss_history
+        self.n_iter_ = res.n_iter
+        self.converged_ = res.converged
+        self.train_cindex_ = float(concordance_index(t, e, scores @ res.coef))
+        self.seeds_ = [int(seq.entropy)] if isinstance(seq.entropy, int) else list(seq.entropy)
         self.genes_used_ = used
         self.n_features_in_ = p
         if genes is not None:
@@ -373,9 +420,16 @@ class DeSurv(BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.sample_names_ = samples
-        risk = arr @ self.W_ @ self.coef_
-        self.train_cindex_ = float(concordance_index(t, e, risk))
-        self._diagnose(Xc, t, e)
+        for name, value in (
+            ("init_scores_", res.init_scores),
+            ("r_loss_history_", res.r_loss_history),
+            ("r_final_loss_", res.r_final_loss),
+        ):
+            if value is not None:
+                setattr(self, name, value)
+            elif hasattr(self, name):
+                delattr(self, name)
+        self._diagnose(scores @ res.coef, t, e)
         if not self.converged_:
             last = self.loss_history_["loss"].to_numpy()
             rel = abs(last[-2] - last[-1]) / max(abs(last[-2]), 1e-300) if len(last) > 1 else np.nan
@@ -387,7 +441,7 @@ class DeSurv(BaseEstimator):
             )
         return self
 
-    def _diagnose(self, Xc: np.ndarray, t: np.ndarray, e: np.ndarray) -> None:
+    def _diagnose(self, risk: np.ndarray, t: np.ndarray, e: np.ndarray) -> None:
         """Warn about fits that ran but are degenerate (see the exceptions' docstrings)."""
         a = float(self.alpha)
         if self.variant == "default" and a > 0 and int(self.max_iter) <= int(self.warmup_iter):
@@ -411,7 +465,6 @@ class DeSurv(BaseEstimator):
                 stacklevel=3,
             )
             return
-        risk = Xc.T @ self._W_used @ self.coef_
         separated = self.train_cindex_ >= 0.99 or _monotone_likelihood(risk, t, e, self.ties)
         if separated:
             warnings.warn(
@@ -522,8 +575,9 @@ class DeSurv(BaseEstimator):
             score_sd=np.concatenate([r.score_sd for r in parts]),
         )
 
-    def _fit_default(self, Xc, surv, starts, hp, t, e, seq):
+    def _fit_default(self, Xc, surv, starts, hp, t, e, seq) -> _Fitted:
         warm = int(self.warmup_iter)
+        init_scores = None
         if starts is None:
             count = int(self.n_init)
             starts = self._random_starts(Xc, self.n_components, seq, count)
@@ -549,7 +603,7 @@ class DeSurv(BaseEstimator):
                     [concordance_index(t, e, Xc.T @ pre.W[m] @ beta[m]) for m in range(count)]
                 )
                 best = int(np.nanargmax(scores))
-            self.init_scores_ = scores
+            init_scores = scores
             logger.info(
                 "start %d of %d chosen (%s %.6g)", best, count, self.init_criterion, scores[best]
             )
@@ -583,18 +637,22 @@ class DeSurv(BaseEstimator):
                 history.append(res.history[0])
         best = 0
         hist = {key: np.concatenate([h[key] for h in history]) for key in LOSS_PARTS}
-        self.loss_history_ = pd.DataFrame(
-            hist, index=pd.RangeIndex(1, len(hist["loss"]) + 1, name="iteration")
+        return _Fitted(
+            W=res.W[best],
+            H=res.H[best],
+            coef=res.beta[best],
+            coef_std=res.beta_std[best],
+            mean_z=res.score_mean[best],
+            sd_z=res.score_sd[best],
+            loss_history=pd.DataFrame(
+                hist, index=pd.RangeIndex(1, len(hist["loss"]) + 1, name="iteration")
+            ),
+            n_iter=int(len(hist["loss"])),
+            converged=bool(res.converged[best]),
+            init_scores=init_scores,
         )
-        self._W_used = res.W[best]
-        self.H_ = res.H[best]
-        self.coef_ = res.beta[best]
-        self.coef_std_ = res.beta_std[best]
-        self.mean_z_, self.sd_z_ = res.score_mean[best], res.score_sd[best]
-        self.n_iter_ = int(len(hist["loss"]))
-        self.converged_ = bool(res.converged[best])
 
-    def _fit_r_variant(self, Xc, t, e, starts, k, seq, hp):
+    def _fit_r_variant(self, Xc, t, e, starts, k, seq, hp) -> _Fitted:
         """variant="r-desurv": the R package's algorithm (desurv._core.rdesurv)."""
         from desurv._core.rdesurv import fit_rdesurv, fit_rdesurv_multistart
 
@@ -607,6 +665,7 @@ class DeSurv(BaseEstimator):
             max_iter=int(self.max_iter),
             tol=float(self.tol),
         )
+        init_scores = None
         if starts is not None:
             W0, H0, b0 = starts
             res = fit_rdesurv(Xc, t, e, W0[0], H0[0], b0[0], **kw)
@@ -622,7 +681,7 @@ class DeSurv(BaseEstimator):
                 rng=np.random.default_rng(seq),
                 **kw,
             )
-            self.init_scores_ = res.start_cindices
+            init_scores = res.start_cindices
         if res.diverged:
             raise DivergenceError(
                 f"DeSurv (variant='r-desurv') diverged (non-finite loss or beta) after "
@@ -633,7 +692,7 @@ class DeSurv(BaseEstimator):
         a, tr = float(self.alpha), res.loss_trace
         index = pd.RangeIndex(1, res.n_iter + 1, name="iteration")
         # weighted parts that add up to the package's loss (as the default's columns do)
-        self.loss_history_ = pd.DataFrame(
+        history = pd.DataFrame(
             {
                 "loss": tr["loss"],
                 "nmf": (1 - a) * tr["nmf_loss"],
@@ -645,17 +704,25 @@ class DeSurv(BaseEstimator):
             index=index,
         )
         # the package's own trace and final loss, for comparison with R
-        self.r_loss_history_ = pd.DataFrame(tr, index=index)
-        self.r_final_loss_ = dict(res.final_loss)
-        self.mean_z_, self.sd_z_ = res.mean_z, res.sd_z
-        self._W_used, self.H_, self.coef_ = res.W, res.H, res.beta
-        self.coef_std_ = res.beta * res.sd_z
-        self.n_iter_, self.converged_ = int(res.n_iter), bool(res.converged)
+        return _Fitted(
+            W=res.W,
+            H=res.H,
+            coef=res.beta,
+            coef_std=res.beta * res.sd_z,
+            mean_z=res.mean_z,
+            sd_z=res.sd_z,
+            loss_history=history,
+            n_iter=int(res.n_iter),
+            converged=bool(res.converged),
+            init_scores=init_scores,
+            r_loss_history=pd.DataFrame(tr, index=index),
+            r_final_loss=dict(res.final_loss),
+        )
 
     # ------------------------------------------------------------------ using the fit
     def _check_fitted(self) -> None:
         if not hasattr(self, "W_"):
-            raise ValueError("this DeSurv is not fitted yet; call fit(X, time, event) first.")
+            raise NotFittedError("this DeSurv is not fitted yet; call fit(X, time, event) first.")
 
     def _align(self, X: Any) -> np.ndarray:
         self._check_fitted()

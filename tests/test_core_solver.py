@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
 from desurv._core.cox import SurvivalData, cox_beta_derivatives
 from desurv._core.solver import Hyper, _Problem, fit_batch, loss_parts, solve_beta, uniform_start
 
-REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "r_desurv"
-
 
 @pytest.fixture(scope="module")
-def ref():
-    X = pd.read_csv(REF / "X.csv", index_col=0).to_numpy()
-    s = pd.read_csv(REF / "survival.csv")
-    W0 = pd.read_csv(REF / "W0.csv", index_col=0).to_numpy()
-    H0 = pd.read_csv(REF / "H0.csv", index_col=0).to_numpy()
-    truth = pd.read_csv(REF / "truth_W.csv", index_col=0).to_numpy()
-    return X, s["y"].to_numpy(float), s["d"].to_numpy(float), W0, H0, truth
+def ref(r_reference):
+    r = r_reference  # genes x samples, as in R
+    return r.X, r.time, r.event, r.W0, r.H0, r.truth_W
 
 
 def random_problem(seed=0, p=60, n=40, k=3, ties=True):

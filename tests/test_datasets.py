@@ -320,6 +320,22 @@ def test_list_without_mirror_still_works(monkeypatch: pytest.MonkeyPatch) -> Non
     assert (table.loc[TIDY, "available"] == "unavailable").all() if TIDY else True
 
 
+def test_public_list_alias_does_not_leak_into_the_module() -> None:
+    """``ds.list`` is ``ds.list_datasets``; inside the module the builtin is never reached
+    through the shadowed name (annotations included: they resolve)."""
+    import ast
+    import inspect
+    import typing
+
+    assert ds.list is ds.list_datasets and "list" in ds.__all__
+    for name in ds.__all__:
+        typing.get_type_hints(getattr(ds, name))
+    typing.get_type_hints(ds._cli)
+    tree = ast.parse(inspect.getsource(ds))
+    uses = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "list"]
+    assert [type(n.ctx).__name__ for n in uses] == ["Store"]  # only `list = list_datasets`
+
+
 def test_geo_supplementary_table_matched_through_sample_titles(tmp_path: Path) -> None:
     from dataclasses import replace
 

@@ -128,22 +128,12 @@ def test_cindex_by_k_png(tmp_path):
         pl.cindex_by_k(pd.DataFrame({"k": [1]}))
 
 
-def test_plots_of_a_real_fit(tmp_path):
+def test_plots_of_a_real_fit(tmp_path, make_toy_adata):
     import warnings
 
     from desurv.exceptions import DeSurvWarning
 
-    rng = np.random.default_rng(4)
-    H = rng.gamma(2.0, 1.0, (50, 2))
-    W = np.zeros((24, 2))
-    W[:12, 0], W[12:, 1] = rng.uniform(1, 2, 12), rng.uniform(1, 2, 12)
-    X = H @ W.T + rng.uniform(0, 0.2, (50, 24))
-    obs = pd.DataFrame(
-        {"time": rng.exponential(10 * np.exp(-H[:, 0] + H[:, 0].mean())),
-         "event": rng.integers(0, 2, 50)},
-        index=[f"s{i}" for i in range(50)],
-    )
-    a = ad.AnnData(X, obs=obs, var=pd.DataFrame(index=[f"G{i}" for i in range(24)]))
+    a = make_toy_adata(n=50, p=24, k=2, seed=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeSurvWarning)
         tl.fit(a, n_components=2, max_iter=80, random_state=0)

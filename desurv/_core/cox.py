@@ -157,8 +157,7 @@ def _efron_terms(
 def _loglik_and_parts(
     eta: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str
 ) -> tuple[np.ndarray, ...]:
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    check_ties(ties)
     x = _masked_eta(eta, mask)
     dm = mask * surv.event
     d = _group_sums(dm, surv)
@@ -280,9 +279,15 @@ def _robust_beta_derivatives(
 _UNDERFLOW = 1e-250
 
 
-def _check_ties(ties: str) -> None:
+def check_ties(ties: object) -> str:
+    """The one check of a ``ties`` argument, used by every layer (``desurv._validation``
+    re-exports it): one of :data:`TIES`."""
     if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+        raise ValueError(f"ties must be 'efron' (R's coxph default) or 'breslow'; got {ties!r}.")
+    return str(ties)
+
+
+_check_ties = check_ties
 
 
 @dataclass(frozen=True)

@@ -67,12 +67,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from desurv._validation import check_model_values, check_nonnegative, check_survival
+
 __all__ = [
     "RDesurvResult",
     "fit_rdesurv",
     "init_rdesurv",
     "fit_rdesurv_multistart",
     "nnls_h0",
+    "cindex_rdesurv",
     "harrell_cindex",
 ]
 
@@ -618,6 +621,7 @@ def _beta_step(
 
 
 def _as_matrix(a: object, name: str) -> np.ndarray:
+    """A finite, nonnegative 2-d float array (X genes x samples, W0 or H0)."""
     try:
         arr = np.array(a, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -626,29 +630,16 @@ def _as_matrix(a: object, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a 2-d array, got {arr.ndim} dimension(s).")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values; remove or impute them.")
-    if np.any(arr < 0):
-        raise ValueError(
-            f"{name} must be nonnegative (found minimum {arr.min():.4g}); "
-            "DeSurv factorises nonnegative data."
-        )
+    if name == "X":
+        check_nonnegative(arr.T, "X")  # the one message (rows of X.T are samples)
+    elif np.any(arr < 0):
+        raise ValueError(f"{name} must be nonnegative (found minimum {arr.min():.4g}).")
     return arr
 
 
 def _check_survival(time: object, event: object, n: int) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(time, dtype=float).ravel()
-    e = np.asarray(event, dtype=float).ravel()
-    if t.shape[0] != n or e.shape[0] != n:
-        raise ValueError(
-            f"time and event must have one entry per sample (columns of X, n={n}); "
-            f"got {t.shape[0]} and {e.shape[0]}."
-        )
-    if not np.all(np.isfinite(t)):
-        raise ValueError("time contains NaN or infinite values.")
-    if not np.all((e == 0) | (e == 1)):
-        raise ValueError("event must contain only 0 (censored) and 1 (event).")
-    if e.sum() < 1:
-        raise ValueError("event has no events (all 0): the Cox model cannot be fitted.")
-    return t, e
+    """Survival data through the one check (``desurv._validation.check_survival``)."""
+    return check_survival(time, event, n)
 
 
 def _check_hyper(
@@ -660,27 +651,13 @@ def _check_hyper(
     max_iter: int,
     tol: float,
 ) -> None:
-    for name, val in (
-        ("alpha", alpha),
-        ("lambda_", lambda_),
-        ("l1_ratio", l1_ratio),
-        ("lambda_w", lambda_w),
-        ("lambda_h", lambda_h),
-        ("tol", tol),
-    ):
-        if isinstance(val, bool) or not isinstance(val, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name} must be a real number, got {type(val).__name__}.")
-        if not np.isfinite(val):
-            raise ValueError(f"{name} must be finite, got {val}.")
-    if not 0.0 <= alpha < 1.0:
-        raise ValueError(f"alpha must lie in [0, 1), got {alpha}.")
-    if not 0.0 <= l1_ratio <= 1.0:
-        raise ValueError(f"l1_ratio (the R package's nu) must lie in [0, 1], got {l1_ratio}.")
-    for name, val in (("lambda_", lambda_), ("lambda_w", lambda_w), ("lambda_h", lambda_h)):
-        if val < 0:
-            raise ValueError(f"{name} must be >= 0, got {val}.")
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0, got {tol}.")
+    """The model's values through the one check, then the loop's own (tol, max_iter >= 0:
+    the R package runs exactly max_iter iterations at tol 0)."""
+    check_model_values(alpha, lambda_, l1_ratio, lambda_w, lambda_h)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)):
+        raise TypeError(f"tol must be a real number, got {type(tol).__name__}.")
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol}.")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)):
         raise TypeError(f"max_iter must be an integer, got {type(max_iter).__name__}.")
     if max_iter < 0:
@@ -918,8 +895,11 @@ def init_rdesurv(
     return W0, H0, np.zeros(k)
 
 
-def harrell_cindex(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
-    """Harrell's C of a risk score (higher = shorter survival), as R's ``survival``.
+def cindex_rdesurv(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
+    """Harrell's C as the R DeSurv package computes it for its start selection (higher risk
+    = shorter survival). desurv's C-index is :func:`desurv.metrics.concordance_index` (R's
+    ``survival::concordance``); this variant differs in taking the times as given (no
+    ``timefix`` merging of times equal up to rounding) and serves ``variant="r-desurv"`` only.
 
     A pair is comparable when the shorter time is an event; a censored time equal to an event
     time counts as the longer one; two events at the same time are not comparable. Pairs with
@@ -947,6 +927,8 @@ def harrell_cindex(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> flo
         conc += float(np.sum(r[i] > rj)) + 0.5 * float(np.sum(r[i] == rj))
         total += float(rj.shape[0])
     return conc / total if total > 0 else float("nan")
+
+harrell_cindex = cindex_rdesurv  # the name the parity tests use
 
 
 def fit_rdesurv_multistart(
@@ -1032,7 +1014,7 @@ def fit_rdesurv_multistart(
         short = fit_rdesurv(X, t, e, W0, H0, b0, max_iter=imaxit, tol=tol_init, **hyper)
         if short.diverged or not np.all(np.isfinite(short.linear_predictor)):
             continue
-        cvals[i] = harrell_cindex(t, e, short.linear_predictor)
+        cvals[i] = cindex_rdesurv(t, e, short.linear_predictor)
         if np.isfinite(cvals[i]) and (best is None or cvals[i] > cvals[best_idx]):
             best, best_idx = short, i
     if best is None:

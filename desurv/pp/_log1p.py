@@ -10,6 +10,7 @@ from anndata import AnnData
 from desurv._anndata import (
     check_adata,
     check_finite,
+    check_nonnegative,
     get_matrix,
     layer_name,
     record_pp_step,
@@ -96,13 +97,7 @@ def log1p(
         adata = adata.copy()
     X = get_matrix(adata, layer)
     check_finite(X, adata, f"{name} (log1p input)")
-    if X.size and X.min() < 0:
-        raise ValueError(
-            f"{name} has {int((X < 0).sum())} negative values (min {X.min():.4g}); log1p needs "
-            "nonnegative values such as counts or TPM. If the data are already on a log scale "
-            "(e.g. log2(TPM + 0.001)), undo it first (2**x - 0.001) or skip log1p; if centred, "
-            "use the uncentred values."
-        )
+    check_nonnegative(X, f"{name} (log1p input)", adata)  # the one message
     set_matrix(adata, log1p_values(X, base), layer)
     rec: dict = {}
     if base is not None:

@@ -12,8 +12,6 @@ from anndata import AnnData
 
 from desurv._anndata import (
     check_adata,
-    check_finite,
-    check_nonnegative,
     get_matrix,
     get_survival,
     h5ad_safe,
@@ -144,10 +142,7 @@ def fit(
     mask = _genes_mask(adata, genes)
     if not mask.any():
         raise ValueError("no gene selected for the fit")
-    X = get_matrix(adata, layer)[:, mask]
-    where = f"{layer_name(layer)} (tl.fit input)"
-    check_finite(X, adata, where)
-    check_nonnegative(X, where)
+    X = get_matrix(adata, layer)[:, mask]  # checked once, by DeSurv.fit (with the names)
     used = adata.var_names[mask]
     from desurv.estimator import DeSurv
 
@@ -163,8 +158,9 @@ def fit(
     adata.varm[f"{key_added}_W"] = W
     adata.var[f"{key_added}_used"] = mask
     adata.obsm[f"{key_added}_H"] = np.asarray(model.H_, dtype=np.float64).T
-    adata.obsm[f"X_{key_added}"] = np.asarray(model.transform(Xdf), dtype=np.float64)
-    adata.obs[f"{key_added}_risk"] = np.asarray(model.predict(Xdf), dtype=np.float64)
+    scores = np.asarray(model.train_scores_, dtype=np.float64)  # X W, formed once in fit
+    adata.obsm[f"X_{key_added}"] = scores
+    adata.obs[f"{key_added}_risk"] = scores @ np.asarray(model.coef_, dtype=np.float64)
     record = {
         "params": h5ad_safe(model.get_params()),
         "beta": np.asarray(model.coef_, dtype=np.float64),
