@@ -12,6 +12,7 @@ from desurv._anndata import (
     check_adata,
     check_finite,
     get_matrix,
+    is_anndata,
     layer_name,
     record_pp_step,
     set_matrix,
@@ -92,7 +93,7 @@ def quantile_normalize(
     source = "self"
     if target is not None:
         source = "given"
-        if isinstance(target, AnnData):
+        if is_anndata(target):
             rec = target.uns.get("quantile_normalize")
             if rec is None or "target" not in rec:
                 raise KeyError(
