@@ -198,14 +198,13 @@ def simulate(
 def specificity_top_genes(W: np.ndarray, factor: int, n_top: int) -> np.ndarray:
     """Indices of the ``n_top`` genes with the highest specificity for ``factor``.
 
-    ``W`` is genes x k. Each column is scaled by its maximum; a gene's score for ``factor``
-    is its scaled value there minus its largest scaled value in any other factor (the
-    authors' specificity score).
+    ``W`` is genes x k; the score is the authors' specificity score of
+    :func:`desurv.tl._top_genes.specificity_scores` (each column scaled by its maximum, minus
+    the gene's largest scaled value in any other factor). Ties keep the gene order.
     """
-    W = np.asarray(W, dtype=float)
-    scaled = W / np.maximum(W.max(axis=0, keepdims=True), 1e-300)
-    others = np.delete(scaled, factor, axis=1)
-    score = scaled[:, factor] - (others.max(axis=1) if others.shape[1] else 0.0)
+    from desurv.tl._top_genes import specificity_scores
+
+    score = specificity_scores(np.asarray(W, dtype=float))[:, factor]
     return np.argsort(-score, kind="stable")[:n_top]
 
 
