@@ -26,6 +26,7 @@ __all__ = [
     "check_model_values",
     "check_hyperparameters",
     "check_random_state",
+    "split_survival_target",
 ]
 
 
@@ -201,6 +202,48 @@ def check_survival(
             "one event."
         )
     return t, e
+
+
+def split_survival_target(y: Any, event: Any = None) -> tuple[Any, Any]:
+    """(time, event) from scikit-learn style arguments.
+
+    With ``event`` given, ``y`` is the time and both are returned as they are. Otherwise ``y``
+    must hold both: a numpy structured array with one boolean (or 0/1 integer) field for the
+    event and one float field for the time, as scikit-survival's ``Surv.from_arrays`` makes
+    (fields ``event`` and ``time``; other names are matched by their dtypes), or a DataFrame
+    with ``time`` and ``event`` columns. This is what lets ``GridSearchCV`` and
+    ``cross_val_score`` pass a single ``y``.
+    """
+    if event is not None:
+        return y, event
+    import pandas as pd
+
+    if isinstance(y, pd.DataFrame):
+        if {"time", "event"} <= set(y.columns):
+            return y["time"], y["event"]
+        raise ValueError(
+            f"y is a DataFrame without 'time' and 'event' columns (columns: {list(y.columns)}); "
+            "pass fit(X, time, event) or name the columns time and event."
+        )
+    arr = np.asarray(y)
+    names = arr.dtype.names
+    if names is None or len(names) != 2:
+        raise TypeError(
+            "event is missing: pass fit(X, time, event), or a single y holding both as a "
+            "structured array with an event and a time field (scikit-survival's "
+            "Surv.from_arrays(event, time)) or a DataFrame with time and event columns."
+        )
+    if set(names) == {"time", "event"}:
+        return arr["time"], arr["event"]
+    kinds = [arr.dtype[name].kind for name in names]
+    if kinds[0] in "bi" and kinds[1] == "f":
+        return arr[names[1]], arr[names[0]]
+    if kinds[1] in "bi" and kinds[0] == "f":
+        return arr[names[0]], arr[names[1]]
+    raise TypeError(
+        f"cannot tell the event field from the time field of y (fields {names}, kinds "
+        f"{kinds}); use fields named event (bool) and time (float)."
+    )
 
 
 def check_random_state(random_state: Any) -> np.random.SeedSequence:

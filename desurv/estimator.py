@@ -29,6 +29,7 @@ from desurv._validation import (
     check_hyperparameters,
     check_random_state,
     check_survival,
+    split_survival_target,
 )
 from desurv.exceptions import (
     ConvergenceWarning,
@@ -315,7 +316,7 @@ class DeSurv(BaseEstimator):
         self,
         X: Any,
         time: Any,
-        event: Any,
+        event: Any = None,
         *,
         W0: np.ndarray | None = None,
         H0: np.ndarray | None = None,
@@ -328,9 +329,12 @@ class DeSurv(BaseEstimator):
         X : array-like or DataFrame, shape (n_samples, n_genes)
             Nonnegative expression, samples x genes (e.g. ``adata.X``). DataFrame row and
             column names are kept as sample and gene names.
-        time : array-like or Series, shape (n_samples,)
-            Follow-up times (> 0). A Series is aligned on X's sample names.
-        event : array-like or Series, shape (n_samples,)
+        time : array-like or Series, shape (n_samples,), or a structured array
+            Follow-up times (>= 0). A Series is aligned on X's sample names. Without
+            ``event``: scikit-learn's single ``y``, a structured array with an event and a
+            time field (scikit-survival's ``Surv.from_arrays``) or a DataFrame with time and
+            event columns, so that ``GridSearchCV`` and ``cross_val_score`` work.
+        event : array-like or Series, shape (n_samples,), optional
             1 = event (death), 0 = censored.
         W0 : ndarray, shape (n_genes, k), optional
             Starting W (genes x factors). With W0 and H0 the random starts are skipped.
@@ -346,6 +350,7 @@ class DeSurv(BaseEstimator):
         """
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}; got {self.variant!r}.")
+        time, event = split_survival_target(time, event)
         arr, samples, genes = check_expression(X)
         n, p = arr.shape
         check_hyperparameters(self.get_params(), n, p)
@@ -751,8 +756,12 @@ class DeSurv(BaseEstimator):
         """Risk score X W beta, shape (n_samples,); higher = worse prognosis."""
         return self.transform(X) @ self.coef_
 
-    def score(self, X: Any, time: Any, event: Any) -> float:
-        """Harrell's C-index of :meth:`predict` on (X, time, event) (R's conventions)."""
+    def score(self, X: Any, time: Any, event: Any = None) -> float:
+        """Harrell's C-index of :meth:`predict` on (X, time, event) (R's conventions).
+
+        ``time`` and ``event`` as in :meth:`fit` (a single structured ``y`` works too, so this
+        is the score scikit-learn's model selection uses)."""
+        time, event = split_survival_target(time, event)
         arr = self._align(X)
         samples = X.index.astype(str).to_numpy() if isinstance(X, pd.DataFrame) else None
         t, e = check_survival(time, event, arr.shape[0], samples)
