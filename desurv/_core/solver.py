@@ -25,8 +25,9 @@ One iteration updates H (multiplicative, exact majorise-minimise step), then W (
 step with the Cox gradient split by sign between numerator and denominator, damped by halving
 a step fraction until the full loss does not increase), rescales the columns of W to unit norm
 (which leaves L unchanged), then b (proximal Newton with an exact lasso subproblem on the
-standardised scores, with a line search), so L never increases. Entries of W and H are kept at
-or above ``EPS`` so that no entry is frozen at zero.
+standardised scores, with a line search), so L never increases. Entries of W are kept at or
+above ``EPS`` and those of H at or above ``EPS`` times the mean of X (H carries the unit of X),
+so that no entry is frozen at zero and the fit does not depend on the unit of X.
 
 Layout for BLAS efficiency: W is stored as (p, B, k) so that all members form one p x (B k)
 matrix; H as (B, k, n). Samples are in time-sorted order inside the loop.
@@ -120,6 +121,9 @@ class _Problem:
         # gene-centred total sum of squares over each member's samples
         gene_sums = _few_right(self.X, mask.T)  # (p, B)
         self.ss = np.maximum(self.x_norm2 - (gene_sums**2).sum(axis=0) / self.n_samples, 0.0)
+        # the floor of H follows the unit of X (W is dimensionless): the fit stays the same
+        # when X is multiplied by any constant, however small
+        self.h_floor = EPS * float(self.X.mean())
         self.ev = _events(surv, mask)
         ne = self.ev.n_events
         self.cox_w = np.where(ne > 0, 2.0 / np.maximum(ne, 1), 0.0)  # 2 / n_events (B,)
@@ -327,7 +331,7 @@ def h_step(prob: _Problem, wtw: np.ndarray, H: np.ndarray, zt: np.ndarray, hp: H
     den = np.matmul(wtw, H)
     if hp.lambda_h > 0:
         den += hp.lambda_h * _diag(wtw)[:, :, None] * H
-    return np.maximum(H * zt / np.maximum(den, EPS), EPS)
+    return np.maximum(H * zt / np.maximum(den, prob.h_floor), prob.h_floor)
 
 
 @dataclass
@@ -784,8 +788,12 @@ def fit_batch(
             "X has no variance across the samples of start(s) "
             f"{np.flatnonzero(~(prob.ss > 0)).tolist()}: every gene is constant there"
         )
-    W = np.ascontiguousarray(np.maximum(W0, EPS).transpose(1, 0, 2))  # (p, B, k)
-    H = np.maximum(np.asarray(H0, dtype=float)[:, :, surv.order], EPS)
+    # unit-norm columns first (L does not change), then the floors: EPS for the
+    # dimensionless W, EPS times the mean of X for H
+    c0 = np.maximum(np.linalg.norm(W0, axis=1), 1e-300)  # (B, k)
+    W = np.ascontiguousarray(np.maximum(W0 / c0[:, None, :], EPS).transpose(1, 0, 2))
+    H = np.asarray(H0, dtype=float)[:, :, surv.order] * c0[:, :, None]
+    H = np.maximum(H, prob.h_floor)
     beta = np.asarray(beta0, dtype=float).copy()
     a = hp.alpha
 
