@@ -401,7 +401,7 @@ class DeSurv(BaseEstimator):
             with _one_blas_thread():
                 res = self._fit_r_variant(Xc, t, e, starts, k, seq, hp)
         else:
-            res = self._fit_in_binary_unit(Xc, surv, starts, hp, t, e, seq)
+            res = self._fit_default(Xc, surv, starts, hp, t, e, seq)
 
         W_full = np.zeros((p, k))
         W_full[used] = res.W
@@ -579,23 +579,6 @@ class DeSurv(BaseEstimator):
             score_mean=np.concatenate([r.score_mean for r in parts]),
             score_sd=np.concatenate([r.score_sd for r in parts]),
         )
-
-    def _fit_in_binary_unit(self, Xc, surv, starts, hp, t, e, seq) -> _Fitted:
-        """The default model is scale-free: fit on X times the power of two that brings its
-        maximum into [0.5, 1) (exact in floating point, so the result is the same as on X),
-        then give H, the raw coefficients and the score moments back in X's unit. Sums of
-        squares of X then neither overflow nor underflow, whatever the unit of X."""
-        _, shift = np.frexp(float(Xc.max()))
-        shift = int(shift)
-        if starts is not None:
-            W0, H0, b0 = starts
-            starts = (W0, np.ldexp(H0, -shift), b0)
-        res = self._fit_default(np.ldexp(Xc, -shift), surv, starts, hp, t, e, seq)
-        res.H = np.ldexp(res.H, shift)
-        res.coef = np.ldexp(res.coef, -shift)
-        res.mean_z = np.ldexp(res.mean_z, shift)
-        res.sd_z = np.ldexp(res.sd_z, shift)
-        return res
 
     def _fit_default(self, Xc, surv, starts, hp, t, e, seq) -> _Fitted:
         warm = int(self.warmup_iter)

@@ -108,9 +108,17 @@ class _Problem:
     """Data shared by all members: X in sorted order and cached quantities."""
 
     def __init__(
-        self, X: np.ndarray, surv: SurvivalData, mask: np.ndarray, ties: str = "efron"
+        self,
+        X: np.ndarray,
+        surv: SurvivalData,
+        mask: np.ndarray,
+        ties: str = "efron",
+        shift: int = 0,
     ) -> None:
-        self.X = np.ascontiguousarray(X[:, surv.order])  # (p, n) sorted
+        # (p, n) sorted, times 2**-shift (exact: see fit_batch's binary unit)
+        self.X = np.ascontiguousarray(X[:, surv.order])
+        if shift:
+            np.ldexp(self.X, -shift, out=self.X)
         self.surv = surv
         self.mask = mask  # (B, n) sorted
         self.full = bool(np.all(mask > 0))
@@ -782,7 +790,12 @@ def fit_batch(
         mask_sorted = np.ones((B, n))
     else:
         mask_sorted = np.asarray(mask, dtype=float)[:, surv.order]
-    prob = _Problem(X, surv, mask_sorted, hp.ties)
+    # the model is scale-free: work on X times the power of two that brings its maximum into
+    # [0.5, 1) (exact in floating point, so nothing changes but the range), so that sums of
+    # squares neither overflow nor underflow whatever the unit of X; H, the raw coefficients
+    # and the score moments are given back in X's unit
+    shift = int(np.frexp(float(np.max(X)))[1]) if np.max(X) > 0 else 0
+    prob = _Problem(X, surv, mask_sorted, hp.ties, shift)
     if not np.all(prob.ss > 0):
         raise FloatingPointError(
             "X has no variance across the samples of start(s) "
@@ -792,7 +805,7 @@ def fit_batch(
     # dimensionless W, EPS times the mean of X for H
     c0 = np.maximum(np.linalg.norm(W0, axis=1), 1e-300)  # (B, k)
     W = np.ascontiguousarray(np.maximum(W0 / c0[:, None, :], EPS).transpose(1, 0, 2))
-    H = np.asarray(H0, dtype=float)[:, :, surv.order] * c0[:, :, None]
+    H = np.ldexp(np.asarray(H0, dtype=float)[:, :, surv.order], -shift) * c0[:, :, None]
     H = np.maximum(H, prob.h_floor)
     beta = np.asarray(beta0, dtype=float).copy()
     a = hp.alpha
@@ -870,7 +883,8 @@ def fit_batch(
     mean = (zt * prob.mask[:, None, :]).sum(axis=2) / prob.n_samples[:, None]
 
     W_out = np.ascontiguousarray(W.transpose(1, 0, 2))
-    H_out = H[:, :, surv.inverse]
+    H_out = np.ldexp(H[:, :, surv.inverse], shift)
+    sd, mean = np.ldexp(sd, shift), np.ldexp(mean, shift)
     table = np.full((len(records), B, len(LOSS_PARTS)), np.nan)
     for i, (members, parts) in enumerate(records):
         table[i, members] = parts
