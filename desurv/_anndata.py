@@ -198,7 +198,11 @@ def h5ad_safe(obj: Any) -> Any:
         return arr
     if isinstance(obj, np.generic):
         return obj.item()
-    return obj
+    if obj is None or isinstance(obj, str | bytes | bool | int | float):
+        return obj
+    # anything else h5ad cannot store (a numpy Generator passed as random_state, a
+    # callable, ...) is kept as its text; the seeds that repeat a fit are recorded apart
+    return repr(obj)
 
 
 def pp_steps(adata: AnnData) -> list[str]:

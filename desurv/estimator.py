@@ -502,6 +502,14 @@ class DeSurv(BaseEstimator):
                 raise ValueError(f"{name} has non-finite values.")
         if (W0 < 0).any() or (H0 < 0).any():
             raise ValueError("W0 and H0 must be nonnegative.")
+        zero = np.flatnonzero(~(W0[used] > 0).any(axis=0))
+        if zero.size:
+            raise ValueError(
+                f"W0 has all-zero column(s) {zero.tolist()} (on the genes used): such a factor "
+                "starts at the floor in every gene, like every other all-zero factor, and the "
+                "multiplicative steps cannot tell them apart. Give every column a positive "
+                "loading, or let DeSurv draw random starts (no W0/H0)."
+            )
         return W0[used][None], H0[None], b0[None]
 
     def _random_starts(self, Xc, k, seq: np.random.SeedSequence, count: int):

@@ -79,3 +79,29 @@ def test_one_check_each():
     assert rdesurv.check_model_values is compat.check_model_values
     assert _validation.check_ties is cox.check_ties
     assert solver.solve_beta is core_beta.solve_beta
+
+
+def test_all_zero_column_of_W0_is_refused(data):
+    X, t, e = data
+    W0 = np.ones((X.shape[1], 3))
+    W0[:, 1] = 0.0
+    with pytest.raises(ValueError, match=r"W0 has all-zero column\(s\) \[1\]"):
+        DeSurv(3).fit(X, t, e, W0=W0, H0=np.ones((3, X.shape[0])))
+
+
+def test_tl_fit_with_a_generator_seed_writes_h5ad(tmp_path, data):
+    """random_state may be a numpy Generator (documented): the record stays h5ad-writable."""
+    import anndata as ad
+
+    from desurv import tl
+
+    X, t, e = data
+    adata = ad.AnnData(X.copy())
+    adata.obs["time"], adata.obs["event"] = t.to_numpy(), e.to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeSurvWarning)
+        tl.fit(adata, n_components=2, max_iter=20, random_state=np.random.default_rng(0))
+    assert "Generator" in adata.uns["desurv"]["params"]["random_state"]
+    adata.write_h5ad(tmp_path / "fit.h5ad")
+    back = ad.read_h5ad(tmp_path / "fit.h5ad")
+    np.testing.assert_allclose(back.varm["desurv_W"], adata.varm["desurv_W"])
