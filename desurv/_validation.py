@@ -85,6 +85,13 @@ def check_expression(
         values = X.toarray()
     else:
         values = X
+    if isinstance(values, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy masked array: its mask would be ignored. Fill or drop the "
+            "masked entries first (e.g. X.filled(...) or select the rows/columns you trust)."
+        )
+    if np.iscomplexobj(values):
+        raise TypeError(f"{name} has complex values; expression must be real and nonnegative.")
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -279,8 +286,13 @@ def check_hyperparameters(params: dict[str, Any], n_samples: int, n_genes: int) 
     )  # fmt: skip
     check_ties(params["ties"])
     t = params["tol"]
-    if not _is_real(t) or t < 0:
-        raise ValueError(f"tol must be a number >= 0; got {t!r}.")
+    if not _is_real(t) or not np.isfinite(t) or t < 0:
+        raise ValueError(f"tol must be a finite number >= 0; got {t!r}.")
+    if n_samples < 3:
+        raise ValueError(
+            f"X has {n_samples} sample(s); a DeSurv fit needs at least 3 (the scores' standard "
+            "deviations and a Cox model need several samples)."
+        )
     for key in ("max_iter", "n_init", "init_max_iter"):
         v = params[key]
         if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:

@@ -250,6 +250,18 @@ def consensus_figures(
     }
 
 
+def check_reps(reps: Any) -> int:
+    """The number of resamples: an integer >= 1 (with none there is no consensus, and PAC
+    would read 0, as if perfectly stable). Used by the engine and by ``tl.consensus_cluster``
+    for both implementations."""
+    if isinstance(reps, bool) or not isinstance(reps, int | np.integer) or reps < 1:
+        raise ValueError(
+            f"reps (resamples) must be an integer >= 1; got {reps!r} (with no resample there "
+            "is no consensus, and PAC would read 0, as if perfectly stable)."
+        )
+    return int(reps)
+
+
 def consensus_cluster_python(
     X: ArrayLike | pd.DataFrame,
     *,
@@ -317,6 +329,7 @@ def consensus_cluster_python(
     if not 0 < p_item <= 1 or not 0 < p_feature <= 1:
         raise ValueError("p_item and p_feature must be in (0, 1]")
     n_item = math.floor(n * p_item)
+    check_reps(reps)
     if max_k < 2 or max_k > n_item:
         raise ValueError(f"max_k must be in [2, floor(n * p_item) = {n_item}], got {max_k}")
     wi = _normalise_weights(weights_item, n, "weights_item")

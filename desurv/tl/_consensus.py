@@ -29,6 +29,7 @@ from anndata import AnnData
 from desurv._anndata import is_anndata
 from desurv.exceptions import DataWarning
 from desurv.stats._consensus import (
+    check_reps,
     cohort_weights,
     consensus_cluster_python,
     consensus_figures,
@@ -62,6 +63,11 @@ def _features(
         if use_rep is not None and layer is not None:
             raise ValueError("give layer= or use_rep=, not both")
         if use_rep is not None:
+            if use_rep not in data.obsm:
+                raise KeyError(
+                    f"use_rep={use_rep!r} is not in adata.obsm (keys: {list(data.obsm)}); "
+                    "compute it first (e.g. desurv.tl.fit writes 'X_desurv') or pass layer="
+                )
             rep = data.obsm[use_rep]
             if isinstance(rep, pd.DataFrame):
                 names = [str(c) for c in rep.columns]
@@ -222,7 +228,7 @@ def consensus_cluster(
             )
     params: dict[str, Any] = {
         "max_k": int(max_k),
-        "reps": int(reps),
+        "reps": check_reps(reps),
         "p_item": float(p_item),
         "p_feature": float(p_feature),
         "cluster_alg": cluster_alg,

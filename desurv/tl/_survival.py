@@ -102,6 +102,20 @@ def _column(frame: pd.DataFrame | None, key, n: int | None, what: str) -> pd.Ser
     return vals
 
 
+def _numeric(values: pd.Series, key: Any, what: str) -> np.ndarray:
+    """Numbers from a survival column, or an error naming the column and the bad values."""
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna()
+    if bad.any():
+        label = f"column {key!r}" if isinstance(key, str) else "the values"
+        raise ValueError(
+            f"{what}: {label} has non-numeric values (e.g. "
+            f"{list(map(str, values[bad].unique()[:3]))}); code time as numbers and event as "
+            "0 (censored) / 1 (event)."
+        )
+    return num.to_numpy(dtype=float)
+
+
 def survival(
     data: Any = None,
     covariates: str | Sequence[str] | np.ndarray | pd.DataFrame | None = None,
@@ -193,11 +207,11 @@ def survival(
     time = _column(frame, time_key, None, "time_key")
     n = len(time)
     event = _column(frame, event_key, n, "event_key")
-    time_v = pd.to_numeric(time, errors="raise").to_numpy(dtype=float)
+    time_v = _numeric(time, time_key, "time_key")
     event_v = np.asarray(event)
     if event_v.dtype == bool:
         event_v = event_v.astype(float)
-    event_v = pd.to_numeric(pd.Series(event_v), errors="raise").to_numpy(dtype=float)
+    event_v = _numeric(pd.Series(event_v), event_key, "event_key")
 
     cov_df: pd.DataFrame | None
     if covariates is None:
