@@ -406,6 +406,7 @@ class DeSurv(BaseEstimator):
         W_full = np.zeros((p, k))
         W_full[used] = res.W
         scores = arr @ W_full  # the training scores, formed once
+        risk = scores @ res.coef
         # every fitted attribute, in the order of the docstring's Attributes section
         self.W_ = W_full
         self.H_ = res.H
@@ -416,7 +417,7 @@ class DeSurv(BaseEstimator):
         self.loss_history_ = res.loss_history
         self.n_iter_ = res.n_iter
         self.converged_ = res.converged
-        self.train_cindex_ = float(concordance_index(t, e, scores @ res.coef))
+        self.train_cindex_ = float(concordance_index(t, e, risk))
         self.seeds_ = [int(seq.entropy)] if isinstance(seq.entropy, int) else list(seq.entropy)
         self.genes_used_ = used
         self.n_features_in_ = p
@@ -434,7 +435,7 @@ class DeSurv(BaseEstimator):
                 setattr(self, name, value)
             elif hasattr(self, name):
                 delattr(self, name)
-        self._diagnose(scores @ res.coef, t, e)
+        self._diagnose(risk, t, e)
         if not self.converged_:
             last = self.loss_history_["loss"].to_numpy()
             rel = abs(last[-2] - last[-1]) / max(abs(last[-2]), 1e-300) if len(last) > 1 else np.nan

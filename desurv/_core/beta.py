@@ -18,7 +18,7 @@ from desurv._core.cox import CoxBeta, SurvivalData
 if TYPE_CHECKING:  # the loop's hyperparameters (no import at run time: solver imports us)
     from desurv._core.solver import Hyper
 
-__all__ = ["solve_beta", "NEWTON_NEXT_STEP"]
+__all__ = ["solve_beta", "per_event_weight", "NEWTON_NEXT_STEP"]
 
 # the beta step's Newton stops after a full step when the next one, predicted from the
 # observed quadratic rate, would be below this relative to beta
@@ -163,6 +163,11 @@ def _feature_sign(q: np.ndarray, c: np.ndarray, lam: float, x0: np.ndarray) -> n
     return x
 
 
+def per_event_weight(n_events: np.ndarray) -> np.ndarray:
+    """c = 2 / n_events per member (0 for a member without events, whose Cox part is 0)."""
+    return np.where(n_events > 0, 2.0 / np.maximum(n_events, 1), 0.0)
+
+
 def solve_beta(
     z: np.ndarray,
     beta0: np.ndarray,
@@ -177,15 +182,16 @@ def solve_beta(
     """Minimise f(b) = -c l(z b) + lambda [xi |b|_1 + (1-xi)/2 |b|^2] for each member.
 
     With z the standardised scores and c = 2 / n_events (the default ``weight``) this is
-    exactly the beta part of L divided by alpha. Proximal Newton: the smooth part is
-    replaced by its second-order model (exact Hessian of the Cox log-likelihood in beta, which
-    is k x k and cheap), the model plus the L1 term is minimised exactly (active-set solve,
-    feature-sign search where the signs change), and a backtracking line search on f
-    guarantees descent. Stops when the Newton step is below ``tol`` relative to beta, when its
-    predicted decrease is at rounding level, after a full step that left the signs of beta
-    unchanged when the next step would be below 1e-7 relative to beta (Newton converges
-    quadratically, s_{j+1} ~ C s_j^2, with C estimated from the last two steps; f is then
-    within ~1e-14 of its minimum), or after ``max_newton`` steps.
+    exactly the beta part of L divided by alpha / D0 (the solver's survival scale).
+    Proximal Newton: the smooth part is replaced by its second-order model (exact Hessian of
+    the Cox log-likelihood in beta, which is k x k and cheap), the model plus the L1 term is
+    minimised exactly (active-set solve, feature-sign search where the signs change), and a
+    backtracking line search on f guarantees descent. Stops when the Newton step is below
+    ``tol`` relative to beta, when its predicted decrease is at rounding level, after a full
+    step that left the signs of beta unchanged when the next step would be below 1e-7
+    relative to beta (Newton converges quadratically, s_{j+1} ~ C s_j^2, with C estimated
+    from the last two steps; f is then within ~1e-14 of its minimum), or after
+    ``max_newton`` steps.
 
     Parameters
     ----------
@@ -198,14 +204,12 @@ def solve_beta(
     """
     B, _, k = z.shape
     if weight is None:
-        ne = (mask * surv.event).sum(axis=1)  # both sorted
-        weight = np.where(ne > 0, 2.0 / np.maximum(ne, 1), 0.0)
+        weight = per_event_weight((mask * surv.event).sum(axis=1))  # both sorted
     weight = np.broadcast_to(np.asarray(weight, dtype=float), (B,))
     if B == 1:
         return _solve_beta_one(
             z, beta0, surv, mask, hp, weight=float(weight[0]), max_newton=max_newton, tol=tol
         )
-    half_n = weight / 2  # f = -2 half_n l + penalty, as with 2/n
     lam1 = hp.lambda_ * hp.l1_ratio
     lam2 = hp.lambda_ * (1 - hp.l1_ratio)
     b = beta0.astype(float, copy=True)
@@ -215,17 +219,17 @@ def solve_beta(
 
     cox = CoxBeta(z, surv, mask, hp.ties)
     ll, g, hl = cox.derivatives(b)
-    f = -(2 * half_n) * ll + penalty(b)
+    f = -weight * ll + penalty(b)
     active = np.arange(B)
     prev_step = np.full(B, np.nan)
     ridge = lam2 * np.eye(k)
     for _ in range(max_newton):
         if active.size == 0:
             break
-        na = half_n[active]
+        wa = weight[active]
         b_act = b[active]
-        gs = -(2 * na)[:, None] * g + lam2 * b_act  # gradient of the smooth part
-        hs = -(2 * na)[:, None, None] * hl + ridge
+        gs = -wa[:, None] * g + lam2 * b_act  # gradient of the smooth part
+        hs = -wa[:, None, None] * hl + ridge
         c = gs - np.matmul(hs, b_act[:, :, None])[:, :, 0]
         u = _quadratic_lasso(hs, c, lam1, b_act.copy())
         d = u - b_act
@@ -242,7 +246,7 @@ def solve_beta(
             break
         t = np.ones(active.size)
         trial_b = b_act + d
-        f_new = -(2 * na) * cox.loglik(trial_b) + penalty(trial_b)
+        f_new = -wa * cox.loglik(trial_b) + penalty(trial_b)
         accepted = np.zeros(active.size, dtype=bool)
         for _ls in range(60):
             ok = ~done & ~accepted & np.isfinite(f_new) & (f_new <= f_act + 1e-4 * t * delta)
@@ -253,7 +257,7 @@ def solve_beta(
                 break
             t = np.where(todo, t * 0.5, t)
             trial_b = np.where(todo[:, None], b_act + t[:, None] * d, trial_b)
-            f_new = np.where(todo, -(2 * na) * cox.loglik(trial_b) + penalty(trial_b), f_new)
+            f_new = np.where(todo, -wa * cox.loglik(trial_b) + penalty(trial_b), f_new)
         moved = accepted & (f_new <= f_act)
         idx = active[moved]
         b[idx] = trial_b[moved]

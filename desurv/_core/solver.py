@@ -5,21 +5,22 @@ The scale-free model. X genes x samples (p x n), W genes x k, H k x samples, Z =
 divided by its standard deviation s_j, denominator n - 1), b (k,) the standardised Cox
 coefficients and l the Cox log partial likelihood of eta = Zs^T b:
 
-    L = (1-alpha)/(2 S) ||X - W H||_F^2                                (nmf)
-        + (1-alpha) nu/(2 S) sum_j ||w_j||^2 ||h_j||^2                 (penalty_h)
-        - alpha (2/n_e) l(W, b)                                        (cox)
-        + alpha lambda [xi ||b||_1 + (1-xi)/2 ||b||_2^2]               (penalty_beta)
+    L = (1-alpha)/S ||X - W H||_F^2                                    (nmf)
+        + (1-alpha) nu/S sum_j ||w_j||^2 ||h_j||^2                     (penalty_h)
+        - alpha (2/n_e) l(W, b) / D0                                   (cox)
+        + alpha lambda [xi ||b||_1 + (1-xi)/2 ||b||_2^2] / D0          (penalty_beta)
 
-with S = sum_g sum_i (x_gi - mean_g)^2 the gene-centred total sum of squares of X and n_e the
-number of events. Every part is unchanged when a column of W is multiplied by c and the row of
-H divided by c (Zs and ||w_j h_j^T|| do not change), and when X is multiplied by a constant
-(H takes the constant), so W is kept with unit-norm columns (the scale moved into H) and
-``alpha`` and ``lambda_`` mean the same on any data: the NMF part is half the share of the
-gene-wise variance that W H leaves unexplained, the Cox part is per event on standardised
-scores (as the R package's), nu (``lambda_h``) penalises the energy ||w_j h_j^T||_F^2 of each
-program relative to S. The raw coefficients of Z are beta = b / s. With a sample mask
-(cross-validation folds) S, n_e, the standard deviations and every sum run over the
-masked-in samples only.
+with S = sum_g sum_i (x_gi - mean_g)^2 the gene-centred total sum of squares of X, n_e the
+number of events and D0 = -(2/n_e) l(0) the per-event deviance of the null Cox model. Every
+part is unchanged when a column of W is multiplied by c and the row of H divided by c (Zs and
+||w_j h_j^T|| do not change), and when X is multiplied by a constant (H takes the constant), so
+W is kept with unit-norm columns (the scale moved into H) and ``alpha`` and ``lambda_`` mean
+the same on any data: the NMF part is the share of the gene-wise variance that W H leaves
+unexplained, the survival part is the Cox deviance per event on standardised scores (as the R
+package's) with its penalty, over the null deviance, and nu (``lambda_h``) penalises the energy
+||w_j h_j^T||_F^2 of each program relative to S. The raw coefficients of Z are beta = b / s.
+With a sample mask (cross-validation folds) S, n_e, D0, the standard deviations and every sum
+run over the masked-in samples only.
 
 One iteration updates H (multiplicative, exact majorise-minimise step), then W (multiplicative
 step with the Cox gradient split by sign between numerator and denominator, damped by halving
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from desurv._core.beta import solve_beta
+from desurv._core.beta import per_event_weight, solve_beta
 from desurv._core.cox import SurvivalData, _events, _gradient, _loglik
 
 __all__ = [
@@ -134,7 +135,7 @@ class _Problem:
         self.h_floor = EPS * float(self.X.mean())
         self.ev = _events(surv, mask)
         ne = self.ev.n_events
-        self.cox_w = np.where(ne > 0, 2.0 / np.maximum(ne, 1), 0.0)  # 2 / n_events (B,)
+        self.cox_w = per_event_weight(ne)  # 2 / n_events (B,)
         # the null model's per-event deviance D0 = -(2/n_e) l(0); the survival part is
         # measured in its units (1 / D0; 0 for a member without events)
         d0 = -self.cox_w * _loglik(np.zeros_like(mask), surv, mask, ties, self.ev)
@@ -219,21 +220,35 @@ def _diag(M: np.ndarray) -> np.ndarray:
     return np.einsum("bkk->bk", M)
 
 
+def _mean_centred(
+    zt: np.ndarray, mask: np.ndarray, n_samples: np.ndarray, full: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Means (B, k) of the scores zt (B, k, n) over each member's samples, and the scores
+    centred on them (0 for masked-out samples)."""
+    if full:
+        mean = zt.mean(axis=2)
+        return mean, zt - mean[:, :, None]
+    m = mask[:, None, :]
+    mean = (zt * m).sum(axis=2) / n_samples[:, None]
+    return mean, (zt - mean[:, :, None]) * m
+
+
+def _sd(zc: np.ndarray, n_samples: np.ndarray) -> np.ndarray:
+    """Standard deviations (n - 1) of centred scores (B, k, n) -> (B, k), kept away from 0
+    (a constant score gets a tiny sd, so its standardised coefficient has no effect)."""
+    var = np.einsum("bkn,bkn->bk", zc, zc) / np.maximum(n_samples - 1, 1)[:, None]
+    sd = np.sqrt(var)
+    return np.maximum(sd, 1e-12 * (1e-300 + sd.max(axis=1, keepdims=True)))
+
+
 def _centred(prob: _Problem, zt: np.ndarray) -> np.ndarray:
     """Scores (B, k, n) centred over each member's samples (0 for masked-out samples)."""
-    if prob.full:
-        return zt - zt.mean(axis=2, keepdims=True)
-    m = prob.mask[:, None, :]
-    mean = (zt * m).sum(axis=2, keepdims=True) / prob.n_samples[:, None, None]
-    return (zt - mean) * m
+    return _mean_centred(zt, prob.mask, prob.n_samples, prob.full)[1]
 
 
 def _score_sd(prob: _Problem, zc: np.ndarray) -> np.ndarray:
-    """Standard deviations (n - 1) of the centred scores (B, k, n) -> (B, k), kept away from 0
-    (a constant score gets a tiny sd, so its standardised coefficient has no effect)."""
-    var = np.einsum("bkn,bkn->bk", zc, zc) / np.maximum(prob.n_samples - 1, 1)[:, None]
-    sd = np.sqrt(var)
-    return np.maximum(sd, 1e-12 * (1e-300 + sd.max(axis=1, keepdims=True)))
+    """:func:`_sd` of a problem's centred scores."""
+    return _sd(zc, prob.n_samples)
 
 
 def _eta(zt: np.ndarray, b: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -256,12 +271,9 @@ def standardised_scores(
     """
     B = W.shape[0]
     mask = np.ones((B, X.shape[1])) if mask is None else np.asarray(mask, dtype=float)
-    zt = np.einsum("pn,bpk->bkn", X, W)
     n = mask.sum(axis=1)
-    mean = (zt * mask[:, None, :]).sum(axis=2) / n[:, None]
-    zc = (zt - mean[:, :, None]) * mask[:, None, :]
-    sd = np.sqrt(np.einsum("bkn,bkn->bk", zc, zc) / np.maximum(n - 1, 1)[:, None])
-    sd = np.maximum(sd, 1e-12 * (1e-300 + sd.max(axis=1, keepdims=True)))
+    mean, zc = _mean_centred(np.einsum("pn,bpk->bkn", X, W), mask, n, bool(np.all(mask > 0)))
+    sd = _sd(zc, n)
     return (zc / sd[:, :, None]).transpose(0, 2, 1), mean, sd
 
 
@@ -274,7 +286,7 @@ def _penalty_beta(beta: np.ndarray, hp: Hyper) -> np.ndarray:
 def _nmf_part(
     prob: _Problem, W: np.ndarray, xht: np.ndarray, wtw: np.ndarray, hht: np.ndarray, hp: Hyper
 ) -> np.ndarray:
-    """(1-alpha)/(2S) ||X - W H||^2 from Gram products: ||X||^2 - 2 <W, X H^T> + <W^T W, H H^T>."""
+    """(1-alpha)/S ||X - W H||^2 from Gram products: ||X||^2 - 2 <W, X H^T> + <W^T W, H H^T>."""
     resid2 = prob.x_norm2 - 2 * _inner(W, xht) + np.einsum("bkj,bkj->b", wtw, hht)
     return (1 - hp.alpha) / prob.ss * np.maximum(resid2, 0.0)
 
@@ -285,7 +297,7 @@ def _ridge_factor(prob: _Problem, hp: Hyper) -> np.ndarray:
 
 
 def _penalty_h(prob: _Problem, wtw: np.ndarray, hht: np.ndarray, hp: Hyper) -> np.ndarray:
-    """(1-alpha) nu/(2S) sum_j ||w_j||^2 ||h_j||^2 (B,), from W^T W and (masked) H H^T."""
+    """(1-alpha) nu/S sum_j ||w_j||^2 ||h_j||^2 (B,), from W^T W and (masked) H H^T."""
     if hp.lambda_h == 0:
         return np.zeros(wtw.shape[0])
     return _ridge_factor(prob, hp) * np.einsum("bk,bk->b", _diag(wtw), _diag(hht))
@@ -381,9 +393,9 @@ def w_step(
 ) -> _WStep:
     """Damped multiplicative W update with backtracking on the full loss.
 
-    The full step is W * R with R = num / den, C = alpha (2/n_e) X M (so -C is the Cox part of
-    dL/dW, M from :func:`_cox_direction`), num = (1-alpha)/S X H^T + max(C, 0), den =
-    (1-alpha)/S (W H H^T + nu W diag(||h_j||^2)) + max(-C, 0). Splitting C by sign keeps
+    The full step is W * R with R = num / den, C = alpha (2/n_e) X M / D0 (so -C is the Cox part
+    of dL/dW, M from :func:`_cox_direction`), num = 2(1-alpha)/S X H^T + max(C, 0), den =
+    2(1-alpha)/S (W H H^T + nu W diag(||h_j||^2)) + max(-C, 0). Splitting C by sign keeps
     R >= 0; the fixed points are the same and -W/den * dL/dW stays a descent direction. A step
     fraction theta gives W(theta) = max(W + theta D, EPS) with D = W (R - 1); theta starts at
     ``theta0`` (per member; default 1, the full step; the loop passes twice the last accepted
@@ -476,7 +488,6 @@ def w_step(
         cox_scale=a * prob.cox_scale,
         fixed=fixed,
         hh=hh,
-        g=g,
     )
     out = _WStep(W, np.zeros(B), zt, wtw, nmf0, ridge0)
     theta = np.ones(B) if theta0 is None else np.asarray(theta0, dtype=float).copy()
@@ -508,7 +519,6 @@ class _WModel:
     cox_scale: np.ndarray
     fixed: np.ndarray
     hh: np.ndarray
-    g: np.ndarray
 
     def coefficients(self, sel: slice | np.ndarray) -> tuple:
         """The coefficients of :meth:`value` for the members ``sel``."""
@@ -693,13 +703,11 @@ def _backtrack_batch(
 
 def _batch_beta_step(
     prob: _Problem, zt: np.ndarray, beta: np.ndarray, hp: Hyper
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The b step on the standardised scores of ``zt``: (b, f, sd)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The b step on the standardised scores of ``zt``: (b, f at b)."""
     zc = _centred(prob, zt)
-    sd = _score_sd(prob, zc)
-    z = np.ascontiguousarray((zc / sd[:, :, None]).transpose(0, 2, 1))  # (B, n, k)
-    b, f = solve_beta(z, beta, prob.surv, prob.mask, hp, weight=prob.cox_w)
-    return b, f, sd
+    z = np.ascontiguousarray((zc / _score_sd(prob, zc)[:, :, None]).transpose(0, 2, 1))
+    return solve_beta(z, beta, prob.surv, prob.mask, hp, weight=prob.cox_w)
 
 
 def _normalise(
@@ -838,7 +846,7 @@ def fit_batch(
         Wn, Ha, ztn, wtwn = _normalise(ws.W, Ha, ws.zt, ws.wtw)
         ba = beta[sel]
         if a > 0 and it > warmup:
-            ba, f, _ = _batch_beta_step(sub, ztn, ba, hp)
+            ba, f = _batch_beta_step(sub, ztn, ba, hp)
             pen_b = a * sub.surv_scale * _penalty_beta(ba, hp)
             cox = a * sub.surv_scale * f - pen_b
         elif a > 0:
@@ -876,11 +884,10 @@ def fit_batch(
             callback(it, int(active.size))
 
     zt = _wtx(prob, W)
-    zc = _centred(prob, zt)
     if a == 0 and refit_beta:
         beta = _batch_beta_step(prob, zt, beta, hp)[0]
+    mean, zc = _mean_centred(zt, prob.mask, prob.n_samples, prob.full)
     sd = _score_sd(prob, zc)
-    mean = (zt * prob.mask[:, None, :]).sum(axis=2) / prob.n_samples[:, None]
 
     W_out = np.ascontiguousarray(W.transpose(1, 0, 2))
     H_out = np.ldexp(H[:, :, surv.inverse], shift)
