@@ -132,29 +132,51 @@ def get_survival(
     return time, event.astype(np.int64)
 
 
-def _numeric_obs(adata: AnnData, key: str, what: str) -> np.ndarray:
-    col = adata.obs[key]
+def numeric_values(
+    col: pd.Series,
+    label: str,
+    names: Sequence[Any],
+    *,
+    allow_missing: bool = False,
+    advice: str = "drop those samples or fix the values",
+) -> np.ndarray:
+    """A survival column as floats, or a ValueError naming ``label`` and the samples
+    (``names``, in the column's order) with text values and, unless ``allow_missing``,
+    missing ones. Booleans count as 0/1; categories by their labels."""
     if col.dtype == bool:
         col = col.astype(np.int64)
-    values = pd.to_numeric(col.astype(object) if isinstance(col.dtype, pd.CategoricalDtype)
-                           else col, errors="coerce")
+    values = pd.to_numeric(
+        col.astype(object) if isinstance(col.dtype, pd.CategoricalDtype) else col,
+        errors="coerce",
+    )
     values = np.asarray(values, dtype=np.float64)
-    nonnum = values != values  # NaN after coercion
     orig_missing = np.asarray(col.isna())
-    if nonnum.any():
-        text = nonnum & ~orig_missing
+    text = (values != values) & ~orig_missing  # NaN after coercion, not missing before
+    missing = orig_missing if not allow_missing else np.zeros_like(orig_missing)
+    if text.any() or missing.any():
+        names = np.asarray(names, dtype=object)
         parts = []
         if text.any():
             parts.append(
-                f"non-numeric values in samples {list(adata.obs_names[text][:10])} "
+                f"non-numeric values in samples {list(names[text][:10])} "
                 f"(e.g. {list(col[text].astype(str).unique()[:3])})"
             )
-        if orig_missing.any():
-            parts.append(f"missing values in samples {list(adata.obs_names[orig_missing][:10])}")
+        if missing.any():
+            parts.append(f"missing values in samples {list(names[missing][:10])}")
         raise ValueError(
-            f"survival {what} column adata.obs[{key!r}] has " + " and ".join(parts)
-            + "; drop those samples (adata = adata[mask].copy()) or fix the values"
+            f"{label} has " + " and ".join(parts) + f"; {advice} (code time as numbers and "
+            "event as 0 = censored, 1 = event)"
         )
+    return values
+
+
+def _numeric_obs(adata: AnnData, key: str, what: str) -> np.ndarray:
+    values = numeric_values(
+        adata.obs[key],
+        f"survival {what} column adata.obs[{key!r}]",
+        adata.obs_names,
+        advice="drop those samples (adata = adata[mask].copy()) or fix the values",
+    )
     if not np.isfinite(values).all():
         inf = ~np.isfinite(values)
         raise ValueError(

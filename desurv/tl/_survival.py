@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from desurv._anndata import h5ad_safe, is_anndata
+from desurv._anndata import h5ad_safe, is_anndata, numeric_values
 from desurv._validation import check_survival, check_ties
 from desurv.exceptions import DataWarning
 from desurv.stats._checks import strata_codes
@@ -100,20 +100,6 @@ def _column(frame: pd.DataFrame | None, key, n: int | None, what: str) -> pd.Ser
     if n is not None and len(vals) != n:
         raise ValueError(f"{what} has {len(vals)} values for {n} subjects")
     return vals
-
-
-def _numeric(values: pd.Series, key: Any, what: str) -> np.ndarray:
-    """Numbers from a survival column, or an error naming the column and the bad values."""
-    num = pd.to_numeric(values, errors="coerce")
-    bad = num.isna() & values.notna()
-    if bad.any():
-        label = f"column {key!r}" if isinstance(key, str) else "the values"
-        raise ValueError(
-            f"{what}: {label} has non-numeric values (e.g. "
-            f"{list(map(str, values[bad].unique()[:3]))}); code time as numbers and event as "
-            "0 (censored) / 1 (event)."
-        )
-    return num.to_numpy(dtype=float)
 
 
 def survival(
@@ -207,11 +193,15 @@ def survival(
     time = _column(frame, time_key, None, "time_key")
     n = len(time)
     event = _column(frame, event_key, n, "event_key")
-    time_v = _numeric(time, time_key, "time_key")
-    event_v = np.asarray(event)
-    if event_v.dtype == bool:
-        event_v = event_v.astype(float)
-    event_v = _numeric(pd.Series(event_v), event_key, "event_key")
+    # numbers (missing rows are dropped below); text values are refused naming the column
+    ids = frame.index if frame is not None and len(frame) == n else np.arange(n)
+    time_v, event_v = (
+        numeric_values(
+            col, f"{what}: " + (f"column {key!r}" if isinstance(key, str) else "the values"),
+            ids, allow_missing=True,
+        )
+        for col, key, what in ((time, time_key, "time_key"), (event, event_key, "event_key"))
+    )  # fmt: skip
 
     cov_df: pd.DataFrame | None
     if covariates is None:
