@@ -8,6 +8,9 @@ Starting R is deferred to the first test that needs it.
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,6 +34,24 @@ def require_r():
     import r_bridge
 
     return r_bridge
+
+
+def assert_fresh_import_loads_none_of(modules: str, forbidden: tuple[str, ...]) -> None:
+    """Import ``modules`` (comma-separated) in a fresh interpreter at the repository root and
+    assert that no module whose name starts with one of ``forbidden`` got loaded."""
+    code = (
+        f"import sys, {modules}; "
+        f"bad = [m for m in sys.modules if m.startswith({tuple(forbidden)!r})]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def simulate_survival(n=240, seed=0, n_strata=3):

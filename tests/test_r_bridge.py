@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -13,22 +11,16 @@ import pytest
 
 import r_bridge
 from r_bridge import _session
-from tests._rhelpers import require_r
+from tests._rhelpers import assert_fresh_import_loads_none_of, require_r
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_importing_desurv_and_r_bridge_never_imports_rpy2():
-    code = (
-        "import sys, desurv, r_bridge, desurv.tl, desurv.metrics, desurv.tl._survival, "
-        "desurv.tl._consensus; "
-        "bad = [m for m in sys.modules if m.startswith('rpy2')]; "
-        "print(bad); sys.exit(1 if bad else 0)"
+    assert_fresh_import_loads_none_of(
+        "desurv, r_bridge, desurv.tl, desurv.metrics, desurv.tl._survival, desurv.tl._consensus",
+        ("rpy2",),
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 # ---- missing pieces (simulated; no R needed) -------------------------------------------

@@ -5,8 +5,6 @@ log-rank test behind ``pl.kaplan_meier``."""
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,12 @@ import pytest
 import desurv
 from desurv import stats
 from desurv.stats import Result, concordance_counts, cox_ph, logrank_test
-from tests._rhelpers import clustered_data, require_r, simulate_survival
+from tests._rhelpers import (
+    assert_fresh_import_loads_none_of,
+    clustered_data,
+    require_r,
+    simulate_survival,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NEGATIVE = r"time must be finite and >= 0 \(0 is a valid follow-up time\)"
@@ -29,15 +32,7 @@ def cohort():
 
 
 def test_stats_imports_neither_anndata_nor_rpy2():
-    code = (
-        "import sys, desurv.stats, desurv.metrics; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('anndata', 'rpy2')]; "
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert_fresh_import_loads_none_of("desurv.stats, desurv.metrics", ("anndata", "rpy2"))
 
 
 def test_public_names_reach_the_one_engine():
