@@ -637,11 +637,6 @@ def _as_matrix(a: object, name: str) -> np.ndarray:
     return arr
 
 
-def _check_survival(time: object, event: object, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Survival data through the one check (``desurv._validation.check_survival``)."""
-    return check_survival(time, event, n)
-
-
 def _check_hyper(
     alpha: float,
     lambda_: float,
@@ -746,7 +741,7 @@ def fit_rdesurv(
         raise ValueError(f"beta0 must have one entry per factor (k={k}), got {b0.shape[0]}.")
     if not np.all(np.isfinite(b0)):
         raise ValueError("beta0 contains NaN or infinite values.")
-    t, e = _check_survival(time, event, n)
+    t, e = check_survival(time, event, n)  # the one check (desurv._validation)
     _check_hyper(alpha, lambda_, l1_ratio, lambda_w, lambda_h, max_iter, tol)
     hp = _Hyper(
         alpha=float(alpha),
@@ -995,7 +990,7 @@ def fit_rdesurv_multistart(
     if isinstance(imaxit, bool) or not isinstance(imaxit, (int, np.integer)) or imaxit < 1:
         raise ValueError(f"imaxit must be an integer >= 1, got {imaxit}.")
     X = _as_matrix(X, "X")
-    t, e = _check_survival(time, event, X.shape[1])
+    t, e = check_survival(time, event, X.shape[1])
     _check_hyper(alpha, lambda_, l1_ratio, lambda_w, lambda_h, max_iter, tol)
     _check_hyper(alpha, lambda_, l1_ratio, lambda_w, lambda_h, imaxit, tol_init)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
