@@ -802,7 +802,8 @@ def fit_batch(
     # [0.5, 1) (exact in floating point, so nothing changes but the range), so that sums of
     # squares neither overflow nor underflow whatever the unit of X; H, the raw coefficients
     # and the score moments are given back in X's unit
-    shift = int(np.frexp(float(np.max(X)))[1]) if np.max(X) > 0 else 0
+    top = float(np.max(X))
+    shift = int(np.frexp(top)[1]) if top > 0 else 0
     prob = _Problem(X, surv, mask_sorted, hp.ties, shift)
     if not np.all(prob.ss > 0):
         raise FloatingPointError(
