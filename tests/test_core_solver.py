@@ -35,12 +35,43 @@ def test_alpha0_iterates_equal_textbook_lee_seung():
         Ht = Ht * (Wt.T @ X) / (Wt.T @ Wt @ Ht)
         Wt = Wt * (X @ Ht.T) / (Wt @ Ht @ Ht.T)
     res = fit_batch(
-        X, SurvivalData.from_arrays(time, event), W, H, b, Hyper(alpha=0.0), tol=0.0, max_iter=25
-    )
+        X, SurvivalData.from_arrays(time, event), W, H, b, Hyper(alpha=0.0), tol=0.0,
+        max_iter=25, update="mu", extrapolate=False,
+    )  # fmt: skip
     # the multiplicative steps commute with the column scale of W, which the fit keeps at 1
     c = np.linalg.norm(Wt, axis=0)
     np.testing.assert_allclose(res.W[0], Wt / c, rtol=1e-10)
     np.testing.assert_allclose(res.H[0], Ht * c[:, None], rtol=1e-10)
+
+
+def test_alpha0_iterates_equal_textbook_hals():
+    """The default update without extrapolation: per iteration H_SWEEPS passes of exact
+    row updates of H, then W_SWEEPS passes of exact column updates of W (Cichocki's HALS)."""
+    from desurv._core.solver import EPS, H_SWEEPS, W_SWEEPS
+
+    X, time, event, rng = random_problem(seed=1)
+    W, H, b = uniform_start(X, 3, rng)
+    Wt, Ht = W[0].copy(), H[0].copy()
+    floor = EPS * X.mean()
+    for _ in range(25):
+        for _ in range(H_SWEEPS):
+            for j in range(3):
+                g = Wt.T @ X - Wt.T @ Wt @ Ht
+                Ht[j] = np.maximum(Ht[j] + g[j] / (Wt[:, j] @ Wt[:, j]), floor)
+        for _ in range(W_SWEEPS):
+            for j in range(3):
+                g = X @ Ht.T - Wt @ Ht @ Ht.T
+                Wt[:, j] = np.maximum(Wt[:, j] + g[:, j] / (Ht[j] @ Ht[j]), EPS)
+    res = fit_batch(
+        X, SurvivalData.from_arrays(time, event), W, H, b, Hyper(alpha=0.0), tol=0.0,
+        max_iter=25, extrapolate=False,
+    )  # fmt: skip
+    # coordinate minimisation commutes with the column scale of W, which the fit keeps at 1
+    # (except entries held at the floor, which the scale moves: hence the absolute tolerance
+    # at 100 EPS)
+    c = np.linalg.norm(Wt, axis=0)
+    np.testing.assert_allclose(res.W[0], Wt / c, rtol=1e-8, atol=100 * EPS)
+    np.testing.assert_allclose(res.H[0], Ht * c[:, None], rtol=1e-8, atol=100 * EPS * X.mean())
 
 
 @pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
@@ -88,10 +119,12 @@ def _max_relative_increase(loss):
     return inc.max() if inc.size else -np.inf
 
 
-# Monotonicity tolerance: the H step is a majorise-minimise step (non-increasing in exact
-# arithmetic) and the W and beta steps only accept points whose computed loss is not higher;
-# the recorded loss is recomputed, so rounding may show as an increase of ~1e-16 relative.
-MONO_TOL = 1e-12
+# Monotonicity tolerance: the H step (exact coordinate minimisation) and the W step with
+# alpha = 0 do not increase L in exact arithmetic, the W and beta steps with the survival
+# part and the extrapolation only accept points whose computed loss is lower; the recorded
+# NMF part is ||X||^2 - 2 <W, X H^T> + <W^T W, H H^T> over S, whose cancellation error is
+# about eps ||X||^2 / S, i.e. up to ~1e-12 relative to a loss near its minimum.
+MONO_TOL = 1e-11
 
 SETTINGS = [
     dict(alpha=0.0),
@@ -187,20 +220,31 @@ def test_recorded_loss_equals_loss_recomputed_from_scratch(ref, settings):
 
 
 def test_batch_equals_single_fits():
-    """A batch of starts gives the same result as fitting each start alone."""
+    """A batch of starts gives the same result as fitting each start alone.
+
+    The GEMMs of a batch and of one member round differently (a member's columns may fall in
+    another kernel block). Without extrapolation the fits agree to rounding; with it (the
+    default), an accept/reject decision that rounding flips moves a trajectory by ~1e-5
+    (measured: members agree to 1e-14 for 100 iterations, then one flip), so there the
+    final losses are compared."""
     X, time, event, rng = random_problem(seed=3, p=70, n=45)
     W, H, b = uniform_start(X, 3, rng, batch=4)
     sv = SurvivalData.from_arrays(time, event)
     hp = Hyper(alpha=0.5, lambda_=0.05)
-    batch = fit_batch(X, sv, W, H, b, hp, tol=1e-7, max_iter=150, warmup=10)
+    kw = dict(tol=1e-7, max_iter=150, warmup=10)
+    batch = fit_batch(X, sv, W, H, b, hp, extrapolate=False, **kw)
+    default = fit_batch(X, sv, W, H, b, hp, **kw)
     for m in range(4):
-        one = fit_batch(
-            X, sv, W[m : m + 1], H[m : m + 1], b[m : m + 1], hp, tol=1e-7, max_iter=150, warmup=10
-        )
+        sl = slice(m, m + 1)
+        one = fit_batch(X, sv, W[sl], H[sl], b[sl], hp, extrapolate=False, **kw)
         assert one.n_iter[0] == batch.n_iter[m]
         np.testing.assert_allclose(one.W[0], batch.W[m], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(one.beta[0], batch.beta[m], rtol=1e-8, atol=1e-12)
         np.testing.assert_allclose(one.history[0]["loss"], batch.history[m]["loss"], rtol=1e-10)
+        one = fit_batch(X, sv, W[sl], H[sl], b[sl], hp, **kw)
+        np.testing.assert_allclose(
+            one.history[0]["loss"][-1], default.history[m]["loss"][-1], rtol=1e-3
+        )
 
 
 def test_masked_member_equals_fit_on_subset():

@@ -55,19 +55,22 @@ def test_fit_unchanged_when_X_is_multiplied_by_a_constant(small_sim, scale):
     """Every step is equivariant in exact arithmetic (the start too: H takes the constant;
     the floor of H follows the mean of X), and the estimator fits X in a binary unit (X
     times a power of two, exact), so sums of squares stay finite from 1e-300 to 1e300 and
-    only rounding differs; measured differences are ~1e-14 after 300 iterations, the
-    tolerances (1e-8 relative) leave room for other BLAS builds."""
+    only rounding differs. The solver's accept/reject decisions (line search, extrapolation,
+    the adaptive survival gain) amplify that rounding: measured differences are ~4e-8
+    relative after 300 iterations (1e-14 without extrapolation and gain); the tolerances
+    (1e-6 relative) leave room for other BLAS builds, while a fit that depended on the unit
+    of X would differ at 1e-2 and more."""
     X, t, e = small_sim
     ref = _fit(X, t, e)
     got = _fit(X * scale, t, e)
-    np.testing.assert_allclose(got.W_, ref.W_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(got.W_, ref.W_, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(got.W_, axis=0), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(got.H_ / scale, ref.H_, rtol=1e-8)
-    np.testing.assert_allclose(got.coef_std_, ref.coef_std_, rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(got.coef_ * scale, ref.coef_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(got.H_ / scale, ref.H_, rtol=1e-6)
+    np.testing.assert_allclose(got.coef_std_, ref.coef_std_, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(got.coef_ * scale, ref.coef_, rtol=1e-6, atol=1e-12)
     assert got.train_cindex_ == ref.train_cindex_
     np.testing.assert_allclose(
-        got.loss_history_["loss"].to_numpy(), ref.loss_history_["loss"].to_numpy(), rtol=1e-8
+        got.loss_history_["loss"].to_numpy(), ref.loss_history_["loss"].to_numpy(), rtol=1e-6
     )
     assert np.any(ref.coef_std_ != 0)  # the survival part is active
 
