@@ -155,12 +155,11 @@ class DeSurv(BaseEstimator):
     that algorithm: ``variant="r-desurv"`` reproduces it; on the default model choose alpha
     and lambda_ by cross-validation.
 
-    Fitting alternates an exact block solve of H (HALS coordinate passes), a W step towards
-    the HALS minimiser of the NMF part plus the linearised Cox part (damped with backtracking
-    so that L never increases; the columns of W are then rescaled to unit norm, which leaves
-    L unchanged), a proximal-Newton b step solved to convergence and an extrapolation of
-    (W, H) kept only where it lowers L. ``alpha = 0`` is HALS NMF (with the nu ridge); b is
-    then fitted once on the final standardised scores so that the model can predict.
+    Fitting alternates a multiplicative H step, a multiplicative W step with the Cox gradient
+    (damped with backtracking so that L never increases; the columns of W are then rescaled
+    to unit norm, which leaves L unchanged) and a proximal-Newton b step solved to
+    convergence. ``alpha = 0`` is Lee-Seung NMF (with the nu ridge); b is then fitted once on
+    the final standardised scores so that the model can predict.
 
     Parameters
     ----------

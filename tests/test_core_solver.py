@@ -45,7 +45,7 @@ def test_alpha0_iterates_equal_textbook_lee_seung():
 
 
 def test_alpha0_iterates_equal_textbook_hals():
-    """The default update without extrapolation: per iteration H_SWEEPS passes of exact
+    """The HALS update without extrapolation: per iteration H_SWEEPS passes of exact
     row updates of H, then W_SWEEPS passes of exact column updates of W (Cichocki's HALS)."""
     from desurv._core.solver import EPS, H_SWEEPS, W_SWEEPS
 
@@ -64,7 +64,7 @@ def test_alpha0_iterates_equal_textbook_hals():
                 Wt[:, j] = np.maximum(Wt[:, j] + g[:, j] / (Ht[j] @ Ht[j]), EPS)
     res = fit_batch(
         X, SurvivalData.from_arrays(time, event), W, H, b, Hyper(alpha=0.0), tol=0.0,
-        max_iter=25, extrapolate=False,
+        max_iter=25, update="hals", extrapolate=False,
     )  # fmt: skip
     # coordinate minimisation commutes with the column scale of W, which the fit keeps at 1
     # (except entries held at the floor, which the scale moves: hence the absolute tolerance
@@ -300,3 +300,26 @@ def test_products_with_few_vectors_equal_plain_matmul(monkeypatch, m, cache_byte
     W = rng.random((50, 2, m))
     Lv = W.reshape(50, 2 * m).T[:m]
     np.testing.assert_allclose(solver._few_left(Lv, X), np.ascontiguousarray(Lv) @ X, rtol=1e-13)
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_hals_option_never_increases_the_loss(settings):
+    """update="hals" with extrapolation and the adaptive gain keeps L monotone (masked
+    members too) and its recorded loss equals the loss recomputed from scratch."""
+    X, time, event, rng = random_problem(seed=5, p=80, n=50, k=3)
+    W, H, b = uniform_start(X, 3, rng, batch=3)
+    mask = (rng.random((3, 50)) < 0.8).astype(float)
+    mask[:, 0] = 1
+    sv = SurvivalData.from_arrays(time, event)
+    hp = Hyper(**settings)
+    res = fit_batch(
+        X, sv, W, H, b, hp, tol=0.0, max_iter=120, mask=mask, warmup=5, update="hals",
+        extrapolate=True, gain0=1.0, refit_beta=False,
+    )  # fmt: skip
+    for h in res.history:
+        assert _max_relative_increase(h["loss"]) <= MONO_TOL
+    prob = _Problem(X, sv, mask[:, sv.order], hp.ties)
+    Wl = np.ascontiguousarray(res.W.transpose(1, 0, 2))
+    parts = loss_parts(prob, Wl, res.H[:, :, sv.order], res.beta_std, hp)
+    for m in range(3):
+        np.testing.assert_allclose(res.history[m]["loss"][-1], parts["loss"][m], rtol=1e-9)
