@@ -12,7 +12,7 @@ $(VPY):
 	$(VPY) -m pip install -q -U pip
 
 setup: $(VPY)
-	$(VPY) -m pip install -q -e '.[test]'
+	$(VPY) -m pip install -q -e '.[test,dask]'
 
 # R and rpy2 (optional): Debian packages when we can install them, then the pinned rpy2.
 setup-r: setup

@@ -81,3 +81,13 @@ def test_alpha_path_reports_every_column():
     for col in ("train_C", "cv_C", "cv_se", "rel_error", "unexplained", "beta_std"):
         assert col in table
     assert (table.rel_error > 0).all() and (table.rel_error < 1).all()
+
+
+def test_bench_select_quick_runs(capsys, monkeypatch):
+    bench = _load("bench_select")
+    monkeypatch.setattr(sys, "argv", ["bench_select.py", "--quick", "--n-jobs", "1"])
+    monkeypatch.setattr(bench, "N_SAMPLES", 80)
+    monkeypatch.setattr(bench, "N_GENES", 200)
+    bench.main()
+    out = capsys.readouterr().out
+    assert "one CV evaluation" in out and "one at a time" in out and "HALS" in out

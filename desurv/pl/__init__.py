@@ -9,6 +9,16 @@ added when it has no suffix) or ``True`` for ``desurv_<plot>.png`` in the workin
 from desurv.pl._cindex import cindex_by_k
 from desurv.pl._heatmap import heatmap
 from desurv.pl._loss import loss_trace
+from desurv.pl._select import alpha_path, search_history, select_k
 from desurv.pl._survival import forest, kaplan_meier
 
-__all__ = ["cindex_by_k", "forest", "heatmap", "kaplan_meier", "loss_trace"]
+__all__ = [
+    "cindex_by_k",
+    "forest",
+    "heatmap",
+    "kaplan_meier",
+    "loss_trace",
+    "select_k",
+    "search_history",
+    "alpha_path",
+]

@@ -1,0 +1,229 @@
+"""One cross-validation unit: a setting's starts on one fold, solved as one batch."""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from desurv._core.cox import SurvivalData
+from desurv._core.solver import Hyper, fit_batch, uniform_start
+from desurv.metrics import concordance_index
+from desurv.selection._folds import FoldPreprocess
+
+__all__ = ["EvalConfig", "PARAM_DEFAULTS", "evaluate_unit", "top_gene_risk"]
+
+# every parameter a setting has, with its default when the search does not vary it
+PARAM_DEFAULTS: dict[str, Any] = {
+    "n_components": 3,
+    "alpha": 0.5,
+    "lambda_": 0.1,
+    "l1_ratio": 0.5,
+    "lambda_w": 0.0,
+    "lambda_h": 0.0,
+    "n_top": None,
+}
+
+SCORES = ("top", "full")
+START_RULES = ("mean", "best_train")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How every setting is evaluated (the same for the whole search).
+
+    ``score``: the held-out risk, ``"top"`` (the paper: X_top^T theta_top / ||theta_top|| with
+    theta = W beta restricted to the union of each factor's top ``n_top`` genes by the
+    authors' specificity score; the full risk when a setting has no ``n_top``) or ``"full"``
+    (X^T W beta). ``start_rule``: a fold's score is the mean over its starts (``"mean"``, the
+    paper) or the held-out C of the start with the highest training C (``"best_train"``).
+    """
+
+    n_starts: int = 30
+    max_iter: int = 2000
+    tol: float = 1e-5
+    warmup: int = 50
+    ties: str = "efron"
+    score: str = "top"
+    start_rule: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
+        if self.start_rule not in START_RULES:
+            raise ValueError(f"start_rule must be one of {START_RULES}, got {self.start_rule!r}")
+        if not isinstance(self.n_starts, (int, np.integer)) or self.n_starts < 1:
+            raise ValueError(f"n_starts must be an integer >= 1, got {self.n_starts!r}")
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if not (isinstance(self.tol, (int, float)) and np.isfinite(self.tol) and self.tol >= 0):
+            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+
+    def spec(self) -> dict:
+        return asdict(self)
+
+
+def top_gene_risk(W: np.ndarray, beta: np.ndarray, X: np.ndarray, n_top: int) -> np.ndarray:
+    """The paper's top-gene risk X_top^T theta_top / ||theta_top||.
+
+    W (p, k) genes x factors, beta (k,) raw coefficients, X (p, m) genes x samples; the top
+    genes are the union over factors of the ``n_top`` genes with the highest specificity score
+    (:func:`desurv.tl._top_genes.specificity_scores`).
+    """
+    from desurv.tl._top_genes import specificity_scores
+
+    spec = specificity_scores(W)
+    n_top = min(int(n_top), W.shape[0])
+    top = np.zeros(W.shape[0], dtype=bool)
+    for j in range(W.shape[1]):
+        top[np.argsort(-spec[:, j], kind="stable")[:n_top]] = True
+    theta = W[top] @ beta
+    norm = float(np.linalg.norm(theta))
+    return (X[top].T @ theta) / (norm if norm > 0 else 1.0)
+
+
+def _hyper(params: dict, ties: str) -> Hyper:
+    return Hyper(
+        alpha=float(params["alpha"]),
+        lambda_=float(params["lambda_"]),
+        l1_ratio=float(params["l1_ratio"]),
+        lambda_w=float(params["lambda_w"]),
+        lambda_h=float(params["lambda_h"]),
+        ties=ties,
+    )
+
+
+def evaluate_unit(
+    X: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    train: np.ndarray,
+    params: dict,
+    entropy: int,
+    fold: int,
+    cfg: EvalConfig,
+    preprocess: FoldPreprocess | None = None,
+    cohort: np.ndarray | None = None,
+) -> dict:
+    """Fit a setting's ``cfg.n_starts`` starts on the training samples of one fold (one
+    batch) and score the held-out samples.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_genes)
+        Nonnegative expression, samples x genes, before the preprocessing that learns.
+    time, event : ndarray, shape (n_samples,)
+    train : ndarray of bool, shape (n_samples,)
+        The fold's training samples (the others are held out).
+    params : dict
+        A complete setting (the keys of ``PARAM_DEFAULTS``).
+    entropy : int
+        The search's root seed; start s of fold f is drawn from
+        ``SeedSequence(entropy, spawn_key=(f, s))``, the same for every setting and any
+        ``n_jobs``.
+    fold : int
+    cfg : EvalConfig
+    preprocess : FoldPreprocess, optional
+        Fitted on the training samples, applied to all.
+    cohort : ndarray, shape (n_samples,), optional
+        Cohort labels (for a per-cohort gene filter).
+
+    Returns
+    -------
+    dict
+        ``cindex`` (the fold's score by ``cfg.start_rule``), ``cindex_mean``,
+        ``cindex_best_train``, ``train_cindex`` (mean over starts), ``rel_error`` (mean over
+        starts of ||X - WH||_F / ||X||_F on the training samples), ``n_iter`` (median),
+        ``converged`` (share of starts), ``n_train``, ``n_test``, ``n_events_test``,
+        ``n_genes``, ``seconds``, and ``start_cindex`` (list, held-out C per start).
+    """
+    t0 = _time.perf_counter()
+    if preprocess is not None and (preprocess.learns or preprocess.transform is not None):
+        Xf, _ = preprocess.fit_apply(X, train, cohort)
+    else:
+        Xf = np.asarray(X, dtype=float)
+    Xc = np.ascontiguousarray(Xf.T)  # genes x samples
+    # genes without variance over the training samples carry nothing; drop them here
+    Xtr = Xc[:, train]
+    keep = Xtr.max(axis=1) > Xtr.min(axis=1)
+    Xc = np.ascontiguousarray(Xc[keep])
+    k = int(params["n_components"])
+    n_train = int(train.sum())
+    if k >= n_train or k > Xc.shape[0]:
+        raise ValueError(
+            f"n_components={k} is too large for a training fold of {n_train} samples and "
+            f"{Xc.shape[0]} genes; use a smaller k or fewer folds"
+        )
+    starts = [
+        uniform_start(
+            Xc, k, np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(fold, s)))
+        )
+        for s in range(cfg.n_starts)
+    ]
+    W0 = np.concatenate([s[0] for s in starts])
+    # the start's scale from the training samples only (uniform_start takes the mean of X)
+    H0 = np.concatenate([s[1] for s in starts]) * (float(Xc[:, train].mean()) / float(Xc.mean()))
+    b0 = np.concatenate([s[2] for s in starts])
+    mask = np.repeat(train[None].astype(float), cfg.n_starts, axis=0)
+    surv = SurvivalData.from_arrays(time, event)
+    res = fit_batch(
+        Xc,
+        surv,
+        W0,
+        H0,
+        b0,
+        _hyper(params, cfg.ties),
+        mask=mask,
+        tol=cfg.tol,
+        max_iter=cfg.max_iter,
+        warmup=cfg.warmup,
+    )
+    test = ~train
+    Xte, Xtr = Xc[:, test], Xc[:, train]
+    n_top = params.get("n_top")
+    use_top = cfg.score == "top" and n_top is not None and not _is_nan(n_top)
+    held, trained, rel = [], [], []
+    norm_tr = float(np.linalg.norm(Xtr))
+    for s in range(cfg.n_starts):
+        W, beta = res.W[s], res.beta[s]
+        if use_top:
+            risk_te = top_gene_risk(W, beta, Xte, int(n_top))
+            risk_tr = top_gene_risk(W, beta, Xtr, int(n_top))
+        else:
+            risk_te, risk_tr = Xte.T @ (W @ beta), Xtr.T @ (W @ beta)
+        held.append(_cindex(time[test], event[test], risk_te))
+        trained.append(_cindex(time[train], event[train], risk_tr))
+        rel.append(float(np.linalg.norm(Xtr - W @ res.H[s][:, train]) / norm_tr))
+    held_a, trained_a = np.asarray(held), np.asarray(trained)
+    best = int(np.argmax(np.where(np.isfinite(trained_a), trained_a, -np.inf)))
+    c_mean = float(np.mean(held_a))
+    c_best = float(held_a[best])
+    return {
+        "cindex": c_mean if cfg.start_rule == "mean" else c_best,
+        "cindex_mean": c_mean,
+        "cindex_best_train": c_best,
+        "train_cindex": float(np.mean(trained_a)),
+        "rel_error": float(np.mean(rel)),
+        "n_iter": float(np.median(res.n_iter)),
+        "converged": float(np.mean(res.converged)),
+        "n_train": n_train,
+        "n_test": int(test.sum()),
+        "n_events_test": int(np.sum(event[test] > 0)),
+        "n_genes": int(Xc.shape[0]),
+        "seconds": _time.perf_counter() - t0,
+        "start_cindex": [float(v) for v in held_a],
+    }
+
+
+def _cindex(t: np.ndarray, e: np.ndarray, risk: np.ndarray) -> float:
+    # a risk that is constant (all coefficients 0) ranks nothing: C = 0.5 by R's rule
+    return float(concordance_index(t, e, risk))
+
+
+def _is_nan(v: Any) -> bool:
+    try:
+        return bool(np.isnan(v))
+    except TypeError:
+        return False

@@ -1,0 +1,226 @@
+"""``desurv.tl.select``: cross-validated model selection on an AnnData."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from desurv._anndata import check_adata, get_matrix, get_survival, h5ad_safe, pp_steps
+from desurv.exceptions import DataWarning
+from desurv.selection import DeSurvSearch, FoldPreprocess, SearchResult
+
+logger = logging.getLogger("desurv")
+
+__all__ = ["select"]
+
+
+def select(
+    adata: AnnData,
+    time_key: str = "time",
+    event_key: str = "event",
+    *,
+    n_components: Any = None,
+    alpha: Any = None,
+    lambda_: Any = None,
+    l1_ratio: Any = None,
+    lambda_w: Any = None,
+    lambda_h: Any = None,
+    n_top: Any = None,
+    method: str = "grid",
+    n_folds: int = 5,
+    n_starts: int = 30,
+    n_trials: int | None = None,
+    n_initial: int = 50,
+    score: str = "top",
+    start_rule: str = "mean",
+    filter_genes: int | None = None,
+    transform: str | None = None,
+    cohort_key: str | None = None,
+    layer: str | None = None,
+    random_state: Any = None,
+    n_jobs: int | None = None,
+    store: Any = None,
+    max_iter: int = 2000,
+    tol: float = 1e-5,
+    warmup_iter: int = 50,
+    progress: bool | None = None,
+    refit: bool | str = False,
+    key_added: str = "desurv",
+    copy: bool = False,
+) -> SearchResult | tuple[SearchResult, AnnData]:
+    """Choose k, alpha, lambda_, l1_ratio and n_top by cross-validation on a cohort.
+
+    Runs :class:`desurv.selection.DeSurvSearch` on the samples x genes matrix of ``adata``
+    (the paper's X transposed) with survival from ``adata.obs``: folds stratified by event
+    (and cohort), ``n_starts`` starts per fold fitted as one batch, the held-out Harrell's C
+    (R's conventions) of the top-gene or full risk, grid or Bayesian search, the
+    one-standard-error rule for k. The preprocessing that learns from data
+    (``filter_genes``, a ``"quantile"`` target) is fitted inside each training fold, never on
+    all samples first.
+
+    Parameters
+    ----------
+    adata : AnnData
+        Samples x genes, nonnegative (log1p'd counts, or values already on the scale the
+        model takes).
+    time_key, event_key : str
+        Columns of ``adata.obs`` with follow-up time (>= 0) and event (0/1).
+    n_components, alpha, lambda_, l1_ratio, lambda_w, lambda_h, n_top
+        Grid values (``method="grid"``) or ``(low, high)`` bounds / fixed scalars
+        (``method="bayes"``); see :class:`desurv.selection.DeSurvSearch`.
+    method : {"grid", "bayes"}, default "grid"
+    n_folds : int, default 5
+    n_starts : int, default 30
+    n_trials, n_initial : int
+        Bayesian search: evaluations in all (default 150) and Latin-hypercube points first
+        (default 50).
+    score : {"top", "full"}, default "top"
+    start_rule : {"mean", "best_train"}, default "mean"
+    filter_genes : int, optional
+        Keep this many genes by mean rank + variance rank (:func:`desurv.pp.filter_genes`),
+        fitted on each training fold (per cohort with ``cohort_key``).
+    transform : {None, "rank", "quantile"}
+        After the filter: ranks within sample scaled to (0, 1] (the paper), or quantile
+        normalisation to the training fold's target.
+    cohort_key : str, optional
+        Column of ``adata.obs`` with the cohort: folds stratified by event x cohort.
+    layer : str, optional
+        Use ``adata.layers[layer]`` instead of ``adata.X``.
+    random_state, n_jobs, store, max_iter, tol, warmup_iter, progress
+        See :class:`desurv.selection.DeSurvSearch`.
+    refit : bool or {"best", "1se"}, default False
+        Fit the final model on all samples with :func:`desurv.tl.fit` (``n_init = n_starts``
+        random starts) at the best setting (``True`` or ``"best"``) or at the paper's choice
+        (``"1se"``: the best setting with k from the one-standard-error rule), after
+        fitting the same preprocessing on all samples.
+    key_added : str, default "desurv"
+        Prefix of the keys written.
+    copy : bool, default False
+        With ``refit``: write into a copy and return it.
+
+    Returns
+    -------
+    SearchResult, or (SearchResult, AnnData) with ``refit`` and ``copy=True``.
+    Writes ``adata.uns[f"{key_added}_select"]``: ``'summary'`` (the per-setting table as a
+    dict of columns), ``'best_params'``, ``'k_1se'``, ``'params_1se'``, ``'threshold'``,
+    ``'method'``, ``'seed'``, ``'folds'`` (fold of every sample); an ``n_top`` of None
+    (no top-gene restriction) is written as NaN. With ``refit`` also what
+    :func:`desurv.tl.fit` writes under ``key_added``, and with a ``transform`` the values
+    the final model was fitted on in ``adata.layers[f"{key_added}_input"]`` (0 for filtered
+    genes).
+    """
+    check_adata(adata)
+    time, event = get_survival(adata, time_key, event_key, require_event=True)
+    X = get_matrix(adata, layer)
+    cohort = None
+    if cohort_key is not None:
+        if cohort_key not in adata.obs.columns:
+            raise KeyError(
+                f"cohort_key={cohort_key!r} is not a column of adata.obs (columns: "
+                f"{list(adata.obs.columns)})"
+            )
+        col = adata.obs[cohort_key]
+        if col.isna().any():
+            raise ValueError(
+                f"adata.obs[{cohort_key!r}] has {int(col.isna().sum())} missing cohort labels; "
+                "fill them or drop those samples"
+            )
+        cohort = col.astype(str).to_numpy()
+    if "filter_genes" in pp_steps(adata):
+        warnings.warn(
+            "adata was gene-filtered on all samples (desurv.pp.filter_genes) before the "
+            "search: the filter saw the held-out folds. For an unbiased CV estimate pass "
+            "filter_genes=N to tl.select instead, which fits the filter inside each fold",
+            DataWarning,
+            stacklevel=2,
+        )
+    pre = None
+    if filter_genes is not None or transform is not None:
+        pre = FoldPreprocess(n_top_genes=filter_genes, transform=transform)
+    search = DeSurvSearch(
+        n_components=n_components,
+        alpha=alpha,
+        lambda_=lambda_,
+        l1_ratio=l1_ratio,
+        lambda_w=lambda_w,
+        lambda_h=lambda_h,
+        n_top=n_top,
+        method=method,
+        n_trials=n_trials,
+        n_initial=n_initial,
+        n_folds=n_folds,
+        n_starts=n_starts,
+        score=score,
+        start_rule=start_rule,
+        max_iter=max_iter,
+        tol=tol,
+        warmup_iter=warmup_iter,
+        preprocess=pre,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        store=store,
+        progress=progress,
+    )
+    Xdf = pd.DataFrame(X, index=adata.obs_names.astype(str), columns=adata.var_names.astype(str))
+    search.fit(Xdf, time, event, cohort=cohort)
+    result = search.result_
+    if refit not in (False, True, "best", "1se"):
+        raise ValueError(f"refit must be False, True, 'best' or '1se', got {refit!r}")
+    target = adata.copy() if (refit and copy) else adata
+    summary = result.summary.copy()
+    # h5ad cannot write None in a numeric column: "no top-gene restriction" is NaN there
+    summary["n_top"] = pd.to_numeric(summary["n_top"], errors="coerce").astype(float)
+    best = {k: (np.nan if v is None else v) for k, v in result.best_params_.items()}
+    one_se = {k: (np.nan if v is None else v) for k, v in result.params_1se_.items()}
+    target.uns[f"{key_added}_select"] = {
+        "summary": h5ad_safe(summary),
+        "best_params": h5ad_safe(best),
+        "k_1se": int(result.k_1se_),
+        "params_1se": h5ad_safe(one_se),
+        "threshold": float(result.one_se_threshold_),
+        "method": method,
+        "seed": str(result.seed_entropy),
+        "folds": np.asarray(result.folds_, dtype=np.int64),
+    }
+    if refit:
+        from desurv.tl._fit import fit
+
+        params = dict(result.params_1se_ if refit == "1se" else result.best_params_)
+        params.pop("n_top", None)
+        params.pop("lambda_w", None)
+        k = int(params.pop("n_components"))
+        genes = None
+        fit_layer = layer
+        if pre is not None:
+            all_samples = np.ones(adata.n_obs, dtype=bool)
+            Xp, kept = pre.fit_apply(X, all_samples, cohort)
+            genes = kept
+            if pre.transform is not None:
+                full = np.zeros_like(X)
+                full[:, kept] = Xp
+                fit_layer = f"{key_added}_input"
+                target.layers[fit_layer] = full
+        fit(
+            target,
+            time_key,
+            event_key,
+            k,
+            layer=fit_layer,
+            genes=genes,
+            key_added=key_added,
+            n_init=n_starts,
+            max_iter=max_iter,
+            tol=tol,
+            warmup_iter=warmup_iter,
+            random_state=result.seed_entropy,
+            **params,
+        )
+        logger.info("tl.select: refitted k=%d with %s", k, params)
+        if copy:
+            return result, target
+    return result
