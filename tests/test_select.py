@@ -617,3 +617,16 @@ def test_search_stratifies_its_folds_by_cohort(data):
     expected = stratified_folds(e, 3, _fold_rng(SEED), cohort)
     np.testing.assert_array_equal(s.result_.folds_, expected)
     assert not np.array_equal(expected, stratified_folds(e, 3, _fold_rng(SEED)))
+
+
+def test_random_state_forms_are_checked(data):
+    X, t, e = data
+    kw = dict(n_components=2, alpha=0.0, n_folds=3, n_starts=1, max_iter=10, progress=False)
+    with pytest.raises(TypeError, match="random_state"):
+        DeSurvSearch(**kw, random_state=[1, 2]).fit(X, t, e)
+    with pytest.raises(ValueError, match="integer random_state"):
+        DeSurvSearch(**kw, random_state=True, store="unused").fit(X, t, e)
+    # a Generator is accepted (its draw seeds the search; seed_entropy repeats it)
+    r = DeSurvSearch(**kw, random_state=np.random.default_rng(0)).fit(X, t, e).result_
+    again = DeSurvSearch(**kw, random_state=r.seed_entropy).fit(X, t, e).result_
+    pd.testing.assert_frame_equal(r.table, again.table, check_exact=True)

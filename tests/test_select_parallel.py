@@ -182,6 +182,8 @@ def test_grid_on_dask_cluster_identical(data, grid_ref, dask_client, n_jobs):
 
 
 def test_dask_backend_used_with_default_n_jobs(data, dask_client):
+    """n_jobs=None defers to joblib: inside parallel_config(backend="dask") the units go to
+    the cluster (they once ran serially in-process, n_jobs=None being taken as 1)."""
     one = dict(GRID, n_components=2, alpha=0.0, n_starts=1, max_iter=20)
     res, tasks = _on_dask(dask_client, DeSurvSearch(**one), data)
     assert len(res.table) == 3
@@ -291,6 +293,8 @@ def test_store_accepts_numpy_integer_seed(data, grid_ref, tmp_path):
 
 
 def test_spawned_seed_sequences_give_different_searches(data):
+    """The children of one SeedSequence are different searches (the spawn_key was once
+    dropped, only the entropy kept), and seed_entropy reruns each."""
     one = dict(GRID, n_components=2, alpha=0.0, n_starts=1, max_iter=20, n_jobs=1)
     kids = np.random.SeedSequence(0).spawn(2)
     a = DeSurvSearch(**{**one, "random_state": kids[0]}).fit(*data).result_
@@ -300,6 +304,9 @@ def test_spawned_seed_sequences_give_different_searches(data):
     # and seed_entropy reruns the same search
     c = DeSurvSearch(**{**one, "random_state": a.seed_entropy}).fit(*data).result_
     assert_same_result(a, c)
+    # a SeedSequence without a spawn_key is the same search as its entropy
+    d = DeSurvSearch(**{**one, "random_state": np.random.SeedSequence(0)}).fit(*data).result_
+    assert_same_result(DeSurvSearch(**{**one, "random_state": 0}).fit(*data).result_, d)
 
 
 # ------------------------------------------------------------------- killed and resumed

@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from desurv._validation import check_expression, check_survival, split_survival_target
+from desurv._validation import (
+    check_expression,
+    check_random_state,
+    check_survival,
+    split_survival_target,
+)
 from desurv.selection._evaluate import PARAM_DEFAULTS, EvalConfig, evaluate_unit
 from desurv.selection._folds import FoldPreprocess, stratified_folds
 from desurv.selection._space import BayesProposer, SearchSpace, gp_lcb_k
@@ -381,20 +386,19 @@ class DeSurvSearch:
             score=self.score,
             start_rule=self.start_rule,
         )
-        if self.store is not None and not isinstance(self.random_state, (int, np.integer)):
+        if self.store is not None and (
+            not isinstance(self.random_state, (int, np.integer))
+            or isinstance(self.random_state, bool)
+        ):
             raise ValueError(
                 "a checkpoint store needs an integer random_state (the resumed search must "
                 "draw the same folds and starts)"
             )
-        seq = (
-            self.random_state
-            if isinstance(self.random_state, np.random.SeedSequence)
-            else np.random.SeedSequence(self.random_state)
-        )
+        seq = check_random_state(self.random_state)
         # a spawned SeedSequence differs from its parent only by its spawn_key: fold it in
         entropy = (
             int(seq.entropy)
-            if not seq.spawn_key
+            if not seq.spawn_key and isinstance(seq.entropy, (int, np.integer))
             else int.from_bytes(seq.generate_state(4, dtype=np.uint32).tobytes(), "little")
         )
         folds = stratified_folds(
@@ -487,7 +491,7 @@ class DeSurvSearch:
             seed_entropy=entropy,
             method=self.method,
             k_lcb_=k_lcb,
-            config=manifest | {"data": manifest["data"]},
+            config=manifest,
         )
         self.best_params_ = self.result_.best_params_
         self.k_1se_ = self.result_.k_1se_
