@@ -163,25 +163,27 @@ def evaluate_unit(
         for s in range(cfg.n_starts)
     ]
     W0 = np.concatenate([s[0] for s in starts])
-    # the start's scale from the training samples only (uniform_start takes the mean of X)
-    H0 = np.concatenate([s[1] for s in starts]) * (float(Xc[:, train].mean()) / float(Xc.mean()))
+    # the fit sees the training samples only (no mask: nothing of the held-out samples enters
+    # it, not even the floor of H or the unit of X); the start's H keeps its training columns,
+    # rescaled to the training samples' mean (uniform_start takes the mean of all of X)
+    Xtr = np.ascontiguousarray(Xc[:, train])
+    H0 = np.concatenate([s[1] for s in starts])[:, :, train] * (
+        float(Xtr.mean()) / float(Xc.mean())
+    )
     b0 = np.concatenate([s[2] for s in starts])
-    mask = np.repeat(train[None].astype(float), cfg.n_starts, axis=0)
-    surv = SurvivalData.from_arrays(time, event)
     res = fit_batch(
-        Xc,
-        surv,
+        Xtr,
+        SurvivalData.from_arrays(time[train], event[train]),
         W0,
         H0,
         b0,
         _hyper(params, cfg.ties),
-        mask=mask,
         tol=cfg.tol,
         max_iter=cfg.max_iter,
         warmup=cfg.warmup,
     )
     test = ~train
-    Xte, Xtr = Xc[:, test], Xc[:, train]
+    Xte = Xc[:, test]
     n_top = params.get("n_top")
     use_top = cfg.score == "top" and n_top is not None and not _is_nan(n_top)
     held, trained, rel = [], [], []
@@ -195,7 +197,7 @@ def evaluate_unit(
             risk_te, risk_tr = Xte.T @ (W @ beta), Xtr.T @ (W @ beta)
         held.append(_cindex(time[test], event[test], risk_te))
         trained.append(_cindex(time[train], event[train], risk_tr))
-        rel.append(float(np.linalg.norm(Xtr - W @ res.H[s][:, train]) / norm_tr))
+        rel.append(float(np.linalg.norm(Xtr - W @ res.H[s]) / norm_tr))
     held_a, trained_a = np.asarray(held), np.asarray(trained)
     best = int(np.argmax(np.where(np.isfinite(trained_a), trained_a, -np.inf)))
     c_mean = float(np.mean(held_a))
