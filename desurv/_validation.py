@@ -300,6 +300,8 @@ def check_hyperparameters(params: dict[str, Any], n_samples: int, n_genes: int) 
     w = params.get("warmup_iter", 0)
     if not isinstance(w, numbers.Integral) or isinstance(w, bool) or w < 0:
         raise ValueError(f"warmup_iter must be an integer >= 0; got {w!r}.")
+    if params.get("solver", "mu") not in ("mu", "hals"):
+        raise ValueError(f"solver must be 'mu' or 'hals'; got {params.get('solver')!r}.")
     if params["init_criterion"] not in ("loss", "cindex"):
         raise ValueError(
             f"init_criterion must be 'loss' or 'cindex'; got {params['init_criterion']!r}."

@@ -17,6 +17,7 @@ from threadpoolctl import ThreadpoolController
 from desurv._core.cox import SurvivalData, cox_loglik
 from desurv._core.solver import (
     LOSS_PARTS,
+    SOLVERS,
     FitResult,
     Hyper,
     fit_batch,
@@ -215,6 +216,18 @@ class DeSurv(BaseEstimator):
         its stopping rule. There ``ties`` (fixed deterministic order), ``init_criterion``
         (always the training C-index) and ``warmup_iter`` have no effect; the package's own
         loss trace is kept in ``r_loss_history_``.
+    solver : {"mu", "hals"}, default "mu"
+        The optimiser of the default variant's loss (both monotone). "mu": multiplicative H
+        and W steps (the paper's Algorithm 1 with a damped W step). "hals": exact coordinate
+        passes (HALS) for H and W with the Cox gradient linearised in the W step, an adaptive
+        gain on it and an extrapolation kept only where L falls; it reaches tol in about 4x
+        fewer iterations with equal or lower loss (``benchmarks/bench_select.py``). It fits
+        the NMF part far better, which changes which programs a fit finds: on the paper's
+        simulation (the demo, seed 0) alpha = 0 then recovers the lethal program too
+        (precision 0.41 against 0.07 with "mu"), so DeSurv's advantage in precision
+        disappears while the test C-index gap remains (0.837 against 0.726); with the
+        default 50 warm-up iterations DeSurv's own precision falls to 0.09-0.23 (0.39-0.45
+        with 5). Ignored by ``variant="r-desurv"``.
     random_state : int, SeedSequence, Generator or None
         Seeds the starts; start i uses the i-th child of ``SeedSequence(random_state)``, so
         the result does not depend on ``n_jobs``.
@@ -289,6 +302,7 @@ class DeSurv(BaseEstimator):
         init_criterion: str = "loss",
         warmup_iter: int = 50,
         variant: str = "default",
+        solver: str = "mu",
         random_state: Any = None,
         n_jobs: int | None = None,
         verbose: bool = False,
@@ -307,6 +321,7 @@ class DeSurv(BaseEstimator):
         self.init_criterion = init_criterion
         self.warmup_iter = warmup_iter
         self.variant = variant
+        self.solver = solver
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -554,6 +569,7 @@ class DeSurv(BaseEstimator):
                         max_iter=max_iter,
                         warmup=warmup,
                         callback=callback,
+                        **SOLVERS[self.solver],
                     )
             from joblib import Parallel, delayed
 
@@ -569,6 +585,7 @@ class DeSurv(BaseEstimator):
                     tol=self.tol,
                     max_iter=max_iter,
                     warmup=warmup,
+                    **SOLVERS[self.solver],
                 )
                 for c in chunks
             )

@@ -630,3 +630,17 @@ def test_random_state_forms_are_checked(data):
     r = DeSurvSearch(**kw, random_state=np.random.default_rng(0)).fit(X, t, e).result_
     again = DeSurvSearch(**kw, random_state=r.seed_entropy).fit(X, t, e).result_
     pd.testing.assert_frame_equal(r.table, again.table, check_exact=True)
+
+
+def test_solver_reaches_every_fit_of_the_search(data):
+    X, t, e = data
+    kw = dict(n_components=2, alpha=0.5, n_folds=3, n_starts=2, max_iter=300, progress=False,
+              random_state=0)  # fmt: skip
+    mu = DeSurvSearch(**kw).fit(X, t, e).result_
+    hals = DeSurvSearch(**kw, solver="hals").fit(X, t, e).result_
+    assert hals.config["config"]["solver"] == "hals"
+    # the same folds and starts, another optimiser: fewer iterations per fold
+    np.testing.assert_array_equal(mu.folds_, hals.folds_)
+    assert hals.table["n_iter"].sum() < mu.table["n_iter"].sum()
+    with pytest.raises(ValueError, match="solver"):
+        DeSurvSearch(**{**kw, "solver": "lbfgs"}).fit(X, t, e)

@@ -57,6 +57,7 @@ from desurv._core.beta import per_event_weight, solve_beta
 from desurv._core.cox import SurvivalData, _events, _gradient, _loglik
 
 __all__ = [
+    "SOLVERS",
     "Hyper",
     "FitResult",
     "fit_batch",
@@ -80,6 +81,12 @@ H_SWEEPS = 3  # HALS passes over the rows of H per iteration (O(k^2 n) each, no 
 GAIN_UP, GAIN_MIN, GAIN_MAX = 2.0, 1.0, 1e6
 EXTRA_START, EXTRA_GROW, EXTRA_SHRINK = 0.5, 1.1, 1.5
 W_SWEEPS = 2  # HALS passes over the columns of W per iteration (O(p k^2) each)
+# the optimisers of the same loss that users choose between (``DeSurv(solver=...)``): the
+# keyword arguments of fit_batch each stands for
+SOLVERS: dict[str, dict] = {
+    "mu": {},
+    "hals": {"update": "hals", "extrapolate": True, "gain0": 1.0},
+}
 LOSS_PARTS = ("loss", "nmf", "cox", "penalty_beta", "penalty_w", "penalty_h")
 
 

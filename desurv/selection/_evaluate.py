@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from desurv._core.cox import SurvivalData
-from desurv._core.solver import Hyper, fit_batch, uniform_start
+from desurv._core.solver import SOLVERS, Hyper, fit_batch, uniform_start
 from desurv.metrics import concordance_index
 from desurv.selection._folds import FoldPreprocess
 
@@ -39,6 +39,7 @@ class EvalConfig:
     authors' specificity score; the full risk when a setting has no ``n_top``) or ``"full"``
     (X^T W beta). ``start_rule``: a fold's score is the mean over its starts (``"mean"``, the
     paper) or the held-out C of the start with the highest training C (``"best_train"``).
+    ``solver``: the optimiser (``desurv.DeSurv``'s ``solver``).
     """
 
     n_starts: int = 30
@@ -48,8 +49,11 @@ class EvalConfig:
     ties: str = "efron"
     score: str = "top"
     start_rule: str = "mean"
+    solver: str = "mu"
 
     def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {tuple(SOLVERS)}, got {self.solver!r}")
         if self.score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
         if self.start_rule not in START_RULES:
@@ -181,6 +185,7 @@ def evaluate_unit(
         tol=cfg.tol,
         max_iter=cfg.max_iter,
         warmup=cfg.warmup,
+        **SOLVERS[cfg.solver],
     )
     test = ~train
     Xte = Xc[:, test]

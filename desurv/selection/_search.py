@@ -233,6 +233,9 @@ class DeSurvSearch:
     preprocess : FoldPreprocess, optional
         Preprocessing fitted inside each training fold (gene filter, quantile target) and
         applied to its held-out samples.
+    solver : {"mu", "hals"}, default "mu"
+        The optimiser of every fit (:class:`desurv.DeSurv`'s ``solver``: "hals" is faster but
+        finds other programs).
     random_state : int, SeedSequence or None, default None
         The root seed: folds, starts (start s of fold f: ``SeedSequence(entropy,
         spawn_key=(f, s))``, the same for every setting) and the Bayesian proposals. The
@@ -272,6 +275,7 @@ class DeSurvSearch:
         warmup_iter: int = 50,
         ties: str = "efron",
         preprocess: FoldPreprocess | None = None,
+        solver: str = "mu",
         random_state: Any = None,
         n_jobs: int | None = None,
         store: Any = None,
@@ -296,6 +300,7 @@ class DeSurvSearch:
         self.warmup_iter = warmup_iter
         self.ties = ties
         self.preprocess = preprocess
+        self.solver = solver
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.store = store
@@ -385,6 +390,7 @@ class DeSurvSearch:
             ties=self.ties,
             score=self.score,
             start_rule=self.start_rule,
+            solver=self.solver,
         )
         if self.store is not None and (
             not isinstance(self.random_state, (int, np.integer))

@@ -50,6 +50,7 @@ def select(
     warmup_iter: int = 50,
     progress: bool | None = None,
     refit: bool | str = False,
+    solver: str = "mu",
     key_added: str = "desurv",
     copy: bool = False,
 ) -> SearchResult | tuple[SearchResult, AnnData]:
@@ -91,7 +92,7 @@ def select(
         Column of ``adata.obs`` with the cohort: folds stratified by event x cohort.
     layer : str, optional
         Use ``adata.layers[layer]`` instead of ``adata.X``.
-    random_state, n_jobs, store, max_iter, tol, warmup_iter, progress
+    random_state, n_jobs, store, max_iter, tol, warmup_iter, progress, solver
         See :class:`desurv.selection.DeSurvSearch`.
     refit : bool or {"best", "1se"}, default False
         Fit the final model on all samples with :func:`desurv.tl.fit` (``n_init = n_starts``
@@ -161,6 +162,7 @@ def select(
         tol=tol,
         warmup_iter=warmup_iter,
         preprocess=pre,
+        solver=solver,
         random_state=random_state,
         n_jobs=n_jobs,
         store=store,
@@ -218,6 +220,7 @@ def select(
             tol=tol,
             warmup_iter=warmup_iter,
             random_state=result.seed_entropy,
+            solver=solver,
             **params,
         )
         logger.info("tl.select: refitted k=%d with %s", k, params)
