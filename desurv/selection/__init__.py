@@ -2,6 +2,7 @@
 
 from desurv.selection._consensus_seed import ConsensusSeed, consensus_seed, consensus_start
 from desurv.selection._evaluate import EvalConfig, top_gene_risk
+from desurv.selection._final import consensus_fit
 from desurv.selection._folds import FoldPreprocess, stratified_folds
 from desurv.selection._search import DeSurvSearch, SearchResult, one_se_rule, summarise
 from desurv.selection._space import (
@@ -15,6 +16,7 @@ from desurv.selection._space import (
 )
 
 __all__ = [
+    "consensus_fit",
     "DeSurvSearch",
     "SearchResult",
     "one_se_rule",
