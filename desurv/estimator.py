@@ -59,6 +59,13 @@ def _one_blas_thread():
 
 
 VARIANTS = ("default", "r-desurv")
+# random starts are solved in this many batches (fixed, so that n_jobs changes nothing)
+START_BATCHES = 4
+
+
+def _fit_chunk(run, c):
+    with _one_blas_thread():
+        return run(c)
 
 
 @dataclass
@@ -553,42 +560,39 @@ class DeSurv(BaseEstimator):
                 if it % 50 == 0 or n_active == 0:
                     logger.info("iteration %d: %d of %d fits still running", it, n_active, B)
 
-        try:
-            if n_jobs <= 1 or B == 1:
-                # the products here are thin (k or B k columns): one BLAS thread is as fast
-                # when the machine is idle and far faster when it is not (threads contend)
-                with _one_blas_thread():
-                    return fit_batch(
-                        Xc,
-                        surv,
-                        W0,
-                        H0,
-                        b0,
-                        hp,
-                        tol=self.tol,
-                        max_iter=max_iter,
-                        warmup=warmup,
-                        callback=callback,
-                        **SOLVERS[self.solver],
-                    )
-            from joblib import Parallel, delayed
-
-            chunks = np.array_split(np.arange(B), min(n_jobs, B))
-            parts = Parallel(n_jobs=len(chunks))(
-                delayed(fit_batch)(
-                    Xc,
-                    surv,
-                    W0[c],
-                    H0[c],
-                    b0[c],
-                    hp,
-                    tol=self.tol,
-                    max_iter=max_iter,
-                    warmup=warmup,
-                    **SOLVERS[self.solver],
-                )
-                for c in chunks
+        def run(c: np.ndarray | slice, cb=None) -> FitResult:
+            return fit_batch(
+                Xc,
+                surv,
+                W0[c],
+                H0[c],
+                b0[c],
+                hp,
+                tol=self.tol,
+                max_iter=max_iter,
+                warmup=warmup,
+                callback=cb,
+                **SOLVERS[self.solver],
             )
+
+        try:
+            if B == 1:
+                # the products here are thin (k columns): one BLAS thread is as fast when the
+                # machine is idle and far faster when it is not (threads contend)
+                with _one_blas_thread():
+                    return run(slice(None), callback)
+            # the starts are cut into the same batches whatever n_jobs is (a batch's GEMMs
+            # round differently from another's), so the fit is bitwise the same for any n_jobs
+            chunks = np.array_split(np.arange(B), min(B, START_BATCHES))
+            if n_jobs <= 1:
+                with _one_blas_thread():
+                    parts = [run(c, callback) for c in chunks]
+            else:
+                from joblib import Parallel, delayed
+
+                parts = Parallel(n_jobs=min(n_jobs, len(chunks)))(
+                    delayed(_fit_chunk)(run, c) for c in chunks
+                )
         except FloatingPointError as exc:
             raise DivergenceError(
                 f"DeSurv diverged (non-finite loss) with n_components={self.n_components}, "
