@@ -110,10 +110,25 @@ def _find_r_home() -> str | None:
     return _r_home_cached()
 
 
-def _import_rpy2():
-    """Import and return ``rpy2.robjects`` (this starts the embedded R)."""
-    import rpy2.robjects as ro  # noqa: PLC0415 - lazy on purpose
+# starting R writes R's own environment into os.environ; LD_LIBRARY_PATH among it makes
+# every Python process started afterwards (joblib/loky or Dask workers) load the system's
+# shared libraries before its own (measured: a Dask worker then fails to import _ssl). The
+# running process read LD_LIBRARY_PATH at its start, so restoring it changes nothing here.
+_RESTORE_AFTER_R = ("LD_LIBRARY_PATH",)
 
+
+def _import_rpy2():
+    """Import and return ``rpy2.robjects`` (this starts the embedded R), leaving the
+    environment of later child processes as it was (see ``_RESTORE_AFTER_R``)."""
+    saved = {k: os.environ.get(k) for k in _RESTORE_AFTER_R}
+    try:
+        import rpy2.robjects as ro  # noqa: PLC0415 - lazy on purpose
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return ro
 
 

@@ -138,3 +138,23 @@ def test_no_global_conversion_activated(r_session):
     r_session.concordance([1.0, 2, 3, 4], [1, 1, 0, 1], [3.0, 2, 1, 0])
     with pytest.raises(NotImplementedError):
         ro.conversion.get_conversion().py2rpy(pd.DataFrame({"a": [1.0]}))
+
+
+@pytest.mark.needs_r
+def test_starting_r_leaves_child_processes_their_environment():
+    """Starting R writes LD_LIBRARY_PATH into os.environ; r_bridge restores it, so worker
+    processes started afterwards (joblib, Dask) load their own libraries. Checked in a fresh
+    interpreter, where R starts inside the test."""
+    require_r()
+    import subprocess
+    import sys
+
+    code = (
+        "import os, r_bridge; before = os.environ.get('LD_LIBRARY_PATH');"
+        "r_bridge.require(['survival']);"
+        "import rpy2.robjects as ro; ro.r('1 + 1');"
+        "print(before == os.environ.get('LD_LIBRARY_PATH'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "True"
