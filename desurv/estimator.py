@@ -763,7 +763,9 @@ class DeSurv(BaseEstimator):
         self._check_fitted()
         if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
             cols = X.columns.astype(str)
-            missing = [g for g in self.feature_names_in_ if g not in set(cols)]
+            # one hash lookup per gene (a set rebuilt per gene was quadratic in the genes)
+            names = pd.Index(self.feature_names_in_)
+            missing = list(names[~names.isin(cols)])
             if missing:
                 raise ValueError(
                     f"X lacks {len(missing)} of the model's genes, e.g. {missing[:5]}; "

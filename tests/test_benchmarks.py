@@ -91,3 +91,12 @@ def test_bench_select_quick_runs(capsys, monkeypatch):
     bench.main()
     out = capsys.readouterr().out
     assert "one CV evaluation" in out and "one at a time" in out and "HALS" in out
+
+
+def test_bench_wrappers_runs_small(capsys, monkeypatch):
+    bench = _load("bench_wrappers")
+    argv = ["bench_wrappers.py", "--genes", "300", "--samples", "60", "--k", "3", "--iters", "3"]
+    monkeypatch.setattr(sys, "argv", argv)
+    bench.main()
+    out = capsys.readouterr().out
+    assert "tl.fit on an AnnData" in out and "DeSurv.predict" in out
