@@ -701,22 +701,33 @@ class DeSurv(BaseEstimator):
             tol=float(self.tol),
         )
         init_scores = None
-        if starts is not None:
-            W0, H0, b0 = starts
-            res = fit_rdesurv(Xc, t, e, W0[0], H0[0], b0[0], **kw)
-        else:
-            res = fit_rdesurv_multistart(
-                Xc,
-                t,
-                e,
-                k,
-                ninit=int(self.n_init),
-                imaxit=int(self.init_max_iter),
-                tol_init=1e-4,
-                rng=np.random.default_rng(seq),
-                **kw,
-            )
-            init_scores = res.start_cindices
+        try:
+            if starts is not None:
+                W0, H0, b0 = starts
+                res = fit_rdesurv(Xc, t, e, W0[0], H0[0], b0[0], **kw)
+            else:
+                res = fit_rdesurv_multistart(
+                    Xc,
+                    t,
+                    e,
+                    k,
+                    ninit=int(self.n_init),
+                    imaxit=int(self.init_max_iter),
+                    tol_init=1e-4,
+                    rng=np.random.default_rng(seq),
+                    **kw,
+                )
+                init_scores = res.start_cindices
+        except FloatingPointError as exc:
+            if isinstance(exc, DivergenceError):
+                raise
+            top = float(np.max(Xc))
+            raise DivergenceError(
+                f"{exc}. The R package's loss is the mean squared residual in the unit of X "
+                f"(largest value here {top:.3g}), which overflows for very large values: "
+                "bring X to a usual scale (e.g. desurv.pp.log1p) or use the default variant, "
+                "whose loss does not depend on the unit of X."
+            ) from None
         if res.diverged:
             raise DivergenceError(
                 f"DeSurv (variant='r-desurv') diverged (non-finite loss or beta) after "

@@ -63,3 +63,21 @@ def test_consensus_needs_resamples_and_an_existing_rep():
         tl.consensus_cluster(adata, max_k=3, reps=0)
     with pytest.raises(KeyError, match="use_rep='X_pca' is not in adata.obsm"):
         tl.consensus_cluster(adata, max_k=3, reps=5, use_rep="X_pca")
+
+
+def test_r_variant_overflow_is_a_divergence_error_that_says_what_to_do():
+    """X times 1e150 overflows the R package's (unit-dependent) loss: our DivergenceError
+    (a FloatingPointError) naming the unit and the remedy, not a bare FloatingPointError."""
+    import warnings as _w
+
+    from desurv import DeSurv
+    from desurv.exceptions import DeSurvWarning, DivergenceError
+
+    rng = np.random.default_rng(0)
+    X = rng.gamma(2.0, 1.0, (60, 40))
+    t = rng.exponential(1.0, 60)
+    e = (rng.random(60) < 0.7).astype(float)
+    with _w.catch_warnings():
+        _w.simplefilter("ignore", DeSurvWarning)
+        with pytest.raises(DivergenceError, match="unit of X"):
+            DeSurv(3, variant="r-desurv", max_iter=20, random_state=0).fit(X * 1e150, t, e)
