@@ -139,6 +139,7 @@ def _design(covariates, n: int) -> tuple[pd.DataFrame, list[str]]:
                 expected.append(f"{safe}{lvl}")
     df = pd.DataFrame(out)
     df.attrs["expected"] = expected
+    df.attrs["names"] = {f"x{j + 1}": str(col) for j, col in enumerate(cf.columns)}
     return df, terms
 
 
@@ -168,6 +169,25 @@ def coxph(
     n = len(base)
     X, terms = _design(covariates, n)
     S = _strata_frame(strata, n)
+    used = base["time"].notna().to_numpy() & ~X.isna().any(axis=1).to_numpy()
+    # with no subject left R stops with its own message ("No (non-missing) observations")
+    if used.any() and not (base["event"].to_numpy()[used] > 0).any():
+        # R fits nothing and reports its missing integer (-2147483648) as the coefficient
+        raise ValueError(
+            "coxph: there is no event among the subjects used: a Cox model needs at least one "
+            "event (check the event column's coding, 1 = event)"
+        )
+    const = [
+        X.attrs["names"][c]
+        for c in X.columns
+        if used.sum() > 1 and X.loc[used, c].nunique(dropna=True) <= 1
+    ]
+    if const:
+        # R gives such a term an NA coefficient, which has no hazard ratio
+        raise ValueError(
+            f"coxph: covariate(s) {const} take a single value over the subjects used, so they "
+            "have no effect to estimate (R reports NA); drop them"
+        )
     df = pd.concat([base, X, S], axis=1)
     _ensure_defined()
     ro, _ = _session._session()

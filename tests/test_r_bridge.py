@@ -158,3 +158,17 @@ def test_starting_r_leaves_child_processes_their_environment():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_coxph_refuses_no_events_and_constant_covariates_before_calling_r():
+    """R would return its missing integer (-2147483648) as the coefficient with no events,
+    and an NA coefficient for a constant covariate (which broke the result's layout): both
+    are refused with a message, before R is reached (so no R is needed here)."""
+    from r_bridge import _survival
+
+    t = np.arange(1.0, 11.0)
+    x = pd.DataFrame({"age": np.linspace(40, 80, 10), "site": np.ones(10)})
+    with pytest.raises(ValueError, match="no event"):
+        _survival.coxph(t, np.zeros(10), x[["age"]])
+    with pytest.raises(ValueError, match=r"\['site'\].*single value"):
+        _survival.coxph(t, np.r_[np.ones(5), np.zeros(5)], x)
