@@ -72,15 +72,17 @@ ZT_REFRESH = 50  # iterations between exact recomputations of W^T X
 # the damped W step tries up to this multiple of the multiplicative step (over-relaxation):
 # on the paper's simulation it halves the iterations the survival part needs to reshape W
 W_STEP_MAX = 4.0
+# update="hals" only:
 # the HALS direction is already a full (Newton-like) step of the NMF part: over-relax less
 HALS_STEP_MAX = 2.0
 DAMPED = 0.25  # an accepted W step fraction below this does not count towards convergence
 H_SWEEPS = 3  # HALS passes over the rows of H per iteration (O(k^2 n) each, no pass over X)
+W_SWEEPS = 2  # HALS passes over the columns of W per iteration (O(p k^2) each)
+# the adaptive gain of the survival gradient in the W surrogate (gain0 not None)
+GAIN_UP, GAIN_MIN, GAIN_MAX = 2.0, 1.0, 1e6
 # extrapolation of (W, H) along the last step (Ang & Gillis 2019), kept only when it lowers L:
 # the weight grows by EXTRA_GROW after a success, shrinks by EXTRA_SHRINK after a failure
-GAIN_UP, GAIN_MIN, GAIN_MAX = 2.0, 1.0, 1e6
 EXTRA_START, EXTRA_GROW, EXTRA_SHRINK = 0.5, 1.1, 1.5
-W_SWEEPS = 2  # HALS passes over the columns of W per iteration (O(p k^2) each)
 # the optimisers of the same loss that users choose between (``DeSurv(solver=...)``): the
 # keyword arguments of fit_batch each stands for
 SOLVERS: dict[str, dict] = {
@@ -376,17 +378,17 @@ def h_step(
     H: np.ndarray,
     zt: np.ndarray,
     hp: Hyper,
-    update: str = "hals",
+    update: str = "mu",
     sweeps: int = 1,
 ) -> np.ndarray:
     """H step: the NMF part and the program-energy ridge are quadratic in H (H does not enter
     the survival part), with Hessian W^T W (+ nu diag(||w_j||^2)) per sample.
 
-    ``update="hals"`` (default): ``sweeps`` cyclic passes of exact coordinate minimisation over
+    ``update="hals"``: ``sweeps`` cyclic passes of exact coordinate minimisation over
     the rows h_j (hierarchical alternating least squares), each
     h_j = max(floor, ((W^T X)_j - sum_{l != j} (W^T W)_{jl} h_l) / ((1 + nu) ||w_j||^2)),
     so the loss never increases and each pass costs O(k^2 n) (no pass over X).
-    ``update="mu"``: the multiplicative step H * W^T X / (W^T W H + nu diag(||w_j||^2) H)
+    ``update="mu"`` (default): the multiplicative step H * W^T X / (W^T W H + nu diag(||w_j||^2) H)
     (Lee-Seung, also a majorise-minimise step). ``wtw`` is W^T W (B, k, k) and ``zt`` is
     W^T X (B, k, n) of the current W.
     """
@@ -470,19 +472,19 @@ def w_step(
     wtw: np.ndarray,
     hp: Hyper,
     theta0: np.ndarray | None = None,
-    update: str = "hals",
+    update: str = "mu",
     sweeps: int = 1,
     gain: np.ndarray | None = None,
 ) -> _WStep:
     """Damped W update with backtracking on the full loss.
 
-    ``update="hals"`` (default): the direction is D = W* - W with W* the minimiser, by
+    ``update="hals"``: the direction is D = W* - W with W* the minimiser, by
     ``sweeps`` passes of exact column-wise coordinate minimisation from W (HALS), of the NMF
     part and ridge (exact, quadratic in W) plus the survival part linearised at W, over
     W >= EPS. D is a descent direction of L (the surrogate has L's gradient at W and W* lowers
     it), W + theta D stays feasible for theta <= 1, and with alpha = 0 (or b = 0) W* itself is
-    taken, each column update minimising L exactly. ``update="mu"``: the multiplicative
-    direction below.
+    taken, each column update minimising L exactly. ``update="mu"`` (default): the
+    multiplicative direction below.
 
     The full step is W * R with R = num / den, C = alpha (2/n_e) X M / D0 (so -C is the Cox part
     of dL/dW, M from :func:`_cox_direction`), num = 2(1-alpha)/S X H^T + max(C, 0), den =
@@ -846,10 +848,8 @@ def fit_batch(
     callback=None,
     update: str = "mu",
     sweeps: tuple[int, int] = (H_SWEEPS, W_SWEEPS),
-    step_max: float | None = None,
     extrapolate: bool = False,
     gain0: float | None = None,
-    fresh_step: bool = False,
 ) -> FitResult:
     """Fit a batch of B independent DeSurv problems that share X and the survival data.
 
@@ -888,16 +888,12 @@ def fit_batch(
         see the module docstring).
     sweeps : (int, int), default (H_SWEEPS, W_SWEEPS)
         HALS passes over H's rows and over W's columns per iteration.
-    step_max : float, optional
-        Largest W step fraction tried (default ``HALS_STEP_MAX`` or ``W_STEP_MAX``).
     extrapolate : bool, default False
         Try the extrapolated (W, H) after each iteration (kept only where L decreases).
     gain0 : float or None, default None
         Starting gain of the survival gradient in the HALS W surrogate, doubled after a full
         step and cut to the accepted fraction after a damped one (within [GAIN_MIN,
         GAIN_MAX]); None: a fixed gain of 1.
-    fresh_step : bool, default False
-        Start every W line search at ``step_max`` instead of twice the last accepted fraction.
 
     Returns
     -------
@@ -917,7 +913,7 @@ def fit_batch(
     """
     if update not in ("hals", "mu"):
         raise ValueError(f"update must be 'hals' or 'mu', got {update!r}")
-    smax = (W_STEP_MAX if update == "mu" else HALS_STEP_MAX) if step_max is None else step_max
+    smax = W_STEP_MAX if update == "mu" else HALS_STEP_MAX  # largest W step fraction tried
     B, p, k = W0.shape
     n = X.shape[1]
     if mask is None:
@@ -952,13 +948,14 @@ def fit_batch(
     prev = np.full(B, np.nan)
     step = np.ones(B)
     xw = np.full(B, EXTRA_START)  # extrapolation weights
-    damped = np.zeros(B, dtype=bool)
+    damped = np.zeros(B, dtype=bool)  # accepted W fraction below DAMPED (update="hals")
     gain_adapt = update == "hals" and gain0 is not None
     gain = np.full(B, 1.0 if gain0 is None else float(gain0))
     zt = _wtx(prob, W)
     wtw = _gram(W)
     W, H, zt, wtw = _normalise(W, H, zt, wtw)
-    W_last, H_last = W.copy(), H.copy()  # the last iterate before extrapolation
+    if extrapolate:
+        W_last, H_last = W.copy(), H.copy()  # the last iterate before extrapolation
     for it in range(1, max_iter + 1):
         if active.size == 0:
             break
@@ -993,14 +990,10 @@ def fit_batch(
                 GAIN_MIN,
                 GAIN_MAX,
             )
-        # next W step starts from twice the accepted fraction (at most step_max)
-        if fresh_step:
-            step[sel] = smax
-        else:
-            step[sel] = np.where(th > 0, np.minimum(smax, 2.0 * th), step[sel] * 0.5**4)
+        # next W step starts from twice the accepted fraction (at most smax)
+        step[sel] = np.where(th > 0, np.minimum(smax, 2.0 * th), step[sel] * 0.5**4)
         damped[sel] = (th > 0) & (th < DAMPED)
         Wn, Ha, ztn, wtwn = _normalise(ws.W, Ha, ws.zt, ws.wtw)
-        ws_W_plain, Ha_plain = Wn, Ha
         ba = beta[sel]
         if a > 0 and it > warmup:
             ba, f = _batch_beta_step(sub, ztn, ba, hp)
@@ -1024,6 +1017,7 @@ def fit_batch(
             axis=1,
         )
         if extrapolate:
+            plain = Wn, Ha  # the next extrapolation starts from this iterate
             if it > 1:
                 Wn, Ha, ztn, wtwn, parts, ok = _extrapolate(
                     sub, Wn, Ha, ztn, wtwn, ba, parts, W_last[:, sel], H_last[sel], xw[sel], hp
@@ -1031,7 +1025,7 @@ def fit_batch(
                 xw[sel] = np.where(
                     ok, np.minimum(1.0, xw[sel] * EXTRA_GROW), xw[sel] / EXTRA_SHRINK
                 )
-            W_last[:, sel], H_last[sel] = ws_W_plain, Ha_plain
+            W_last[:, sel], H_last[sel] = plain
         if every:
             W, H, beta, zt, wtw = Wn, Ha, ba, ztn, wtwn
         else:

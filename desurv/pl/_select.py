@@ -69,13 +69,13 @@ def _label_value(v: Any) -> str:
     return str(v)
 
 
-def _one_se(tab: pd.DataFrame, per_k: pd.DataFrame) -> tuple[float, int]:
-    """The one-standard-error rule on a finite summary: (threshold, k)."""
-    ib = int(tab["mean_cindex"].to_numpy().argmax())
-    threshold = float(tab["mean_cindex"].iloc[ib] - tab["se_cindex"].iloc[ib])
-    ok = per_k["mean_cindex"].to_numpy() >= threshold
-    k = per_k["n_components"].to_numpy()[ok][0]  # the best setting's k always qualifies
-    return threshold, int(k)
+def _one_se(tab: pd.DataFrame) -> tuple[float, int]:
+    """The one-standard-error rule on a finite summary: (threshold, k), by
+    :func:`desurv.selection.one_se_rule` (the rule the search applies)."""
+    from desurv.selection import one_se_rule
+
+    rule = one_se_rule(tab)
+    return rule["threshold"], rule["k"]
 
 
 def _attr(result: Any, name: str) -> Any:
@@ -155,7 +155,7 @@ def select_k(
             _finite(_summary(compare, required, "compare"), "compare"), ["n_components"]
         )
 
-    threshold, k_rule = _one_se(tab, per_k)
+    threshold, k_rule = _one_se(tab)
     given_threshold = _attr(result, "one_se_threshold_")
     given_k = _attr(result, "k_1se_")
     threshold = threshold if given_threshold is None else float(given_threshold)

@@ -21,7 +21,7 @@ from desurv._validation import (
 from desurv.selection._evaluate import PARAM_DEFAULTS, EvalConfig, evaluate_unit
 from desurv.selection._folds import FoldPreprocess, stratified_folds
 from desurv.selection._space import BayesProposer, SearchSpace, gp_lcb_k
-from desurv.selection._store import SearchStore, fingerprint, unit_key
+from desurv.selection._store import SearchStore, fingerprint, setting_key, unit_key
 
 logger = logging.getLogger("desurv")
 
@@ -87,6 +87,9 @@ def one_se_rule(summary: pd.DataFrame, k: str = "n_components") -> dict[str, Any
     its mean less its standard error (``se_cindex``; 0 when it has none); for every k its
     best setting; the chosen k is the smallest whose best mean is at or above the threshold.
 
+    ``summary`` needs the columns ``k``, ``mean_cindex`` and ``se_cindex`` (``setting`` is
+    carried into ``per_k`` when present).
+
     Returns
     -------
     dict
@@ -100,14 +103,12 @@ def one_se_rule(summary: pd.DataFrame, k: str = "n_components") -> dict[str, Any
     best = ok.loc[ok["mean_cindex"].idxmax()]
     se = float(best["se_cindex"]) if np.isfinite(best["se_cindex"]) else 0.0
     threshold = float(best["mean_cindex"]) - se
-    per_k = (
-        ok.loc[ok.groupby(k)["mean_cindex"].idxmax()]
-        .sort_values(k)[[k, "setting", "mean_cindex", "se_cindex"]]
-        .reset_index(drop=True)
-    )
-    clears = per_k[per_k["mean_cindex"] >= threshold]
+    best_of_k = ok.loc[ok.groupby(k)["mean_cindex"].idxmax()].sort_values(k)
+    cols = [c for c in (k, "setting", "mean_cindex", "se_cindex") if c in ok.columns]
+    per_k = best_of_k[cols].reset_index(drop=True)
+    clears = best_of_k[best_of_k["mean_cindex"] >= threshold]
     chosen = int(clears[k].iloc[0])
-    at_k = ok[ok["setting"] == int(clears["setting"].iloc[0])].iloc[0]
+    at_k = clears.iloc[0]
     return {
         "k": chosen,
         "threshold": threshold,
@@ -508,15 +509,12 @@ class DeSurvSearch:
 
 
 def _check_value(p: str, v: Any) -> Any:
-    if p == "n_top":
-        if v is None:
+    if p in ("n_top", "n_components"):
+        if v is None and p == "n_top":
             return None
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"n_top values must be integers >= 1 or None, got {v!r}")
-        return int(v)
-    if p == "n_components":
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"n_components values must be integers >= 1, got {v!r}")
+            none = " or None" if p == "n_top" else ""
+            raise ValueError(f"{p} values must be integers >= 1{none}, got {v!r}")
         return int(v)
     try:
         f = float(v)
@@ -600,7 +598,7 @@ class _Runner:
 
         todo = []
         for params, phase in settings:
-            key0 = unit_key(params, 0).rsplit("_f", 1)[0]
+            key0 = setting_key(params)
             if key0 in self.seen:
                 continue
             self.seen.add(key0)

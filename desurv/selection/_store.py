@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SearchStore", "fingerprint", "unit_key"]
+__all__ = ["SearchStore", "fingerprint", "setting_key", "unit_key"]
 
 STORE_VERSION = 1
 
@@ -56,10 +56,14 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(f"cannot store a {type(v).__name__} in a search store")
 
 
+def setting_key(params: dict) -> str:
+    """A hash of the setting's canonical JSON."""
+    return hashlib.sha256(_canonical(params).encode()).hexdigest()[:20]
+
+
 def unit_key(params: dict, fold: int) -> str:
-    """File name of a (setting, fold) unit: a hash of the setting's canonical JSON."""
-    digest = hashlib.sha256(_canonical(params).encode()).hexdigest()[:20]
-    return f"{digest}_f{int(fold)}"
+    """File name of a (setting, fold) unit: the setting's key and the fold."""
+    return f"{setting_key(params)}_f{int(fold)}"
 
 
 class SearchStore:
