@@ -33,9 +33,10 @@ import time
 import numpy as np
 
 from desurv._core.cox import SurvivalData
-from desurv._core.solver import SOLVERS, Hyper, fit_batch, uniform_start
+from desurv._core.solver import SOLVERS, Hyper, fit_batch
 from desurv.estimator import _one_blas_thread
 from desurv.selection import DeSurvSearch
+from desurv.selection._evaluate import fold_starts
 from desurv.selection._folds import stratified_folds
 from desurv.selection._search import FOLD_SEED_KEY
 from desurv.simulate import simulate
@@ -67,16 +68,8 @@ def fold_problem(X, t, e, n_folds, fold=0, seed=0):
 
 
 def starts(Xc, train, entropy, n, fold=0):
-    """The search's starts of a fold (as ``evaluate_unit`` draws them), on its training part."""
-    s = [
-        uniform_start(
-            Xc, 3, np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(fold, i)))
-        )
-        for i in range(n)
-    ]
-    W = np.concatenate([x[0] for x in s])
-    H = np.concatenate([x[1] for x in s])[:, :, train] * (Xc[:, train].mean() / Xc.mean())
-    return W, H, np.concatenate([x[2] for x in s])
+    """The search's starts of a fold, on its training part (as ``evaluate_unit`` draws them)."""
+    return fold_starts(Xc, train, entropy, fold, n, 3)
 
 
 def iterations(Xc, t, e, train, entropy, n, tol, max_iter):

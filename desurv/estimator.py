@@ -411,14 +411,7 @@ class DeSurv(BaseEstimator):
         starts = self._starts(Xc, k, W0, H0, beta0, used, n)
         seq = check_random_state(self.random_state)
         surv = SurvivalData.from_arrays(t, e)
-        hp = Hyper(
-            alpha=float(self.alpha),
-            lambda_=float(self.lambda_),
-            l1_ratio=float(self.l1_ratio),
-            lambda_w=float(self.lambda_w),
-            lambda_h=float(self.lambda_h),
-            ties=self.ties,
-        )
+        hp = self._hyper()
         if self.variant == "r-desurv":
             with _one_blas_thread():
                 res = self._fit_r_variant(Xc, t, e, starts, k, seq, hp)
@@ -534,6 +527,17 @@ class DeSurv(BaseEstimator):
                 "loading, or let DeSurv draw random starts (no W0/H0)."
             )
         return W0[used][None], H0[None], b0[None]
+
+    def _hyper(self) -> Hyper:
+        """The solver's hyperparameters from this estimator's."""
+        return Hyper(
+            alpha=float(self.alpha),
+            lambda_=float(self.lambda_),
+            l1_ratio=float(self.l1_ratio),
+            lambda_w=float(self.lambda_w),
+            lambda_h=float(self.lambda_h),
+            ties=self.ties,
+        )
 
     def _random_starts(self, Xc, k, seq: np.random.SeedSequence, count: int):
         children = seq.spawn(count)

@@ -13,7 +13,7 @@ from desurv._core.solver import SOLVERS, Hyper, fit_batch, uniform_start
 from desurv.metrics import concordance_index
 from desurv.selection._folds import FoldPreprocess
 
-__all__ = ["EvalConfig", "PARAM_DEFAULTS", "evaluate_unit", "top_gene_risk"]
+__all__ = ["EvalConfig", "PARAM_DEFAULTS", "evaluate_unit", "fold_starts", "top_gene_risk"]
 
 # every parameter a setting has, with its default when the search does not vary it
 PARAM_DEFAULTS: dict[str, Any] = {
@@ -88,6 +88,25 @@ def top_gene_risk(W: np.ndarray, beta: np.ndarray, X: np.ndarray, n_top: int) ->
     return (X[top].T @ theta) / (norm if norm > 0 else 1.0)
 
 
+def fold_starts(
+    Xc: np.ndarray, train: np.ndarray, entropy: int, fold: int, n_starts: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The random starts of one fold: start s from ``SeedSequence(entropy, spawn_key=(fold,
+    s))`` (:func:`desurv._core.solver.uniform_start` on Xc, genes x all samples), H kept on
+    the training columns and rescaled to the training samples' mean (``uniform_start``
+    takes the mean of all of X). Returns W0 (B, p, k), H0 (B, k, n_train), beta0 (B, k)."""
+    starts = [
+        uniform_start(
+            Xc, k, np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(fold, s)))
+        )
+        for s in range(n_starts)
+    ]
+    W0 = np.concatenate([s[0] for s in starts])
+    scale = float(np.ascontiguousarray(Xc[:, train]).mean()) / float(Xc.mean())
+    H0 = np.concatenate([s[1] for s in starts])[:, :, train] * scale
+    return W0, H0, np.concatenate([s[2] for s in starts])
+
+
 def _hyper(params: dict, ties: str) -> Hyper:
     return Hyper(
         alpha=float(params["alpha"]),
@@ -160,21 +179,10 @@ def evaluate_unit(
             f"n_components={k} is too large for a training fold of {n_train} samples and "
             f"{Xc.shape[0]} genes; use a smaller k or fewer folds"
         )
-    starts = [
-        uniform_start(
-            Xc, k, np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(fold, s)))
-        )
-        for s in range(cfg.n_starts)
-    ]
-    W0 = np.concatenate([s[0] for s in starts])
+    W0, H0, b0 = fold_starts(Xc, train, entropy, fold, cfg.n_starts, k)
     # the fit sees the training samples only (no mask: nothing of the held-out samples enters
-    # it, not even the floor of H or the unit of X); the start's H keeps its training columns,
-    # rescaled to the training samples' mean (uniform_start takes the mean of all of X)
+    # it, not even the floor of H or the unit of X)
     Xtr = np.ascontiguousarray(Xc[:, train])
-    H0 = np.concatenate([s[1] for s in starts])[:, :, train] * (
-        float(Xtr.mean()) / float(Xc.mean())
-    )
-    b0 = np.concatenate([s[2] for s in starts])
     res = fit_batch(
         Xtr,
         SurvivalData.from_arrays(time[train], event[train]),

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from desurv._core.cox import SurvivalData
-from desurv._core.solver import SOLVERS, Hyper, fit_batch, uniform_start
 from desurv._validation import (
     check_expression,
+    check_hyperparameters,
     check_random_state,
     check_survival,
     split_survival_target,
@@ -34,8 +34,9 @@ def consensus_fit(
 ) -> tuple[Any, ConsensusSeed]:
     """Fit DeSurv from the consensus seed of many fits (the final paper's final model).
 
-    ``n_fits`` fits from random starts (start i drawn from ``SeedSequence(entropy,
-    spawn_key=(i,))``; the paper: 100 fits, seeds 1-100) are solved as one batch; every
+    ``n_fits`` fits from the estimator's random starts (the i-th child of
+    ``SeedSequence(random_state)``; the paper: 100 fits, seeds 1-100) are solved in batches as
+    :class:`desurv.DeSurv` solves its starts (``n_jobs`` spreads them); every
     fit x factor gives its ``n_top`` top genes; :func:`desurv.selection.consensus_seed` builds
     W0 from the genes seen in at least ``min_fits`` gene sets (default ceil(0.3 n_fits), the
     paper's ``min_frequency``), :func:`desurv.selection.consensus_start` gives H0 by NNLS and
@@ -66,7 +67,7 @@ def consensus_fit(
     seed : ConsensusSeed
         The seed (kept genes, groups, similarity, W0).
     """
-    from desurv.estimator import DeSurv, _one_blas_thread
+    from desurv.estimator import DeSurv
 
     time, event = split_survival_target(time, event)
     arr, samples, _ = check_expression(X)
@@ -75,39 +76,22 @@ def consensus_fit(
         raise ValueError(f"n_fits must be an integer >= 2, got {n_fits!r}")
     params = {k: v for k, v in estimator_params.items() if k != "n_init"}
     model = DeSurv(n_components, random_state=random_state, **params)
-    solver = model.get_params()["solver"]
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {tuple(SOLVERS)}, got {solver!r}")
-    hp = Hyper(
-        alpha=float(model.alpha),
-        lambda_=float(model.lambda_),
-        l1_ratio=float(model.l1_ratio),
-        lambda_h=float(model.lambda_h),
-        ties=model.ties,
-    )
-    seq = check_random_state(random_state)
-    entropy = seq.entropy if not seq.spawn_key else int(seq.generate_state(1)[0])
+    check_hyperparameters(model.get_params(), *arr.shape)
     Xc = np.ascontiguousarray(arr.T)  # genes x samples
-    starts = [
-        uniform_start(
-            Xc, n_components, np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(i,)))
-        )
-        for i in range(int(n_fits))
-    ]
-    W0, H0, b0 = (np.concatenate([s[j] for s in starts]) for j in range(3))
-    with _one_blas_thread():
-        res = fit_batch(
-            Xc,
-            SurvivalData.from_arrays(t, e),
-            W0,
-            H0,
-            b0,
-            hp,
-            tol=float(model.tol),
-            max_iter=int(model.max_iter),
-            warmup=int(model.warmup_iter),
-            **SOLVERS[solver],
-        )
+    # the estimator's own random starts and batched runs (its solver, BLAS and n_jobs rules)
+    W0, H0, b0 = model._random_starts(
+        Xc, n_components, check_random_state(random_state), int(n_fits)
+    )
+    res = model._run(
+        Xc,
+        SurvivalData.from_arrays(t, e),
+        W0,
+        H0,
+        b0,
+        model._hyper(),
+        int(model.max_iter),
+        int(model.warmup_iter),
+    )
     need = math.ceil(0.3 * n_fits) if min_fits is None else int(min_fits)
     seed = consensus_seed(res.W, n_components, n_top=n_top, min_fits=need)
     Ws, Hs, bs = consensus_start(Xc, seed)
