@@ -7,6 +7,11 @@ means shorter survival; a follow-up time of 0 is valid.
 
 from __future__ import annotations
 
-from desurv.stats._concordance import concordance_counts, concordance_index, timefix
+from desurv.stats._concordance import (
+    concordance_counts,
+    concordance_index,
+    concordance_var,
+    timefix,
+)
 
-__all__ = ["concordance_index", "concordance_counts", "timefix"]
+__all__ = ["concordance_index", "concordance_counts", "concordance_var", "timefix"]

@@ -7,6 +7,7 @@ The Python twins of what :mod:`r_bridge` calls in R, with R's conventions:
 - :func:`logrank_test`: log-rank test, stratified or not (R's ``survival::survdiff``).
 - :func:`concordance_index`, :func:`concordance_counts`, :func:`timefix`: Harrell's C and
   its pair counts (R's ``survival::concordance``, ``reverse = TRUE``), R's ``aeqSurv``.
+- :func:`concordance_var`: the variance of C (R's ``concordance(...)$var``, its jackknife).
 - :func:`consensus_cluster_python`, :func:`consensus_figures`, :func:`cohort_weights`:
   consensus clustering (Bioconductor's ConsensusClusterPlus) and the paper's cohort weights.
 - :class:`Result`: the dict-with-attributes type of the results built on these engines.
@@ -17,7 +18,12 @@ AnnData are :func:`desurv.tl.survival` and :func:`desurv.tl.consensus_cluster`. 
 numpy, scipy, pandas and scikit-learn are used; importing this package never imports rpy2.
 """
 
-from desurv.stats._concordance import concordance_counts, concordance_index, timefix
+from desurv.stats._concordance import (
+    concordance_counts,
+    concordance_index,
+    concordance_var,
+    timefix,
+)
 from desurv.stats._consensus import cohort_weights, consensus_cluster_python, consensus_figures
 from desurv.stats._cox import cox_ph
 from desurv.stats._logrank import logrank_test
@@ -28,6 +34,7 @@ __all__ = [
     "cohort_weights",
     "concordance_counts",
     "concordance_index",
+    "concordance_var",
     "consensus_cluster_python",
     "consensus_figures",
     "cox_ph",
