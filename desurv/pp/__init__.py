@@ -11,5 +11,8 @@ from desurv.pp._log1p import log1p
 from desurv.pp._merge import merge_cohorts
 from desurv.pp._quantile import quantile_normalize
 from desurv.pp._rank import rank_transform
+from desurv.pp._unlog import unlog
 
-__all__ = ["filter_genes", "log1p", "merge_cohorts", "quantile_normalize", "rank_transform"]
+__all__ = [
+    "filter_genes", "log1p", "merge_cohorts", "quantile_normalize", "rank_transform", "unlog"
+]
