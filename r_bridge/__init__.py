@@ -38,7 +38,7 @@ from r_bridge._session import (
     require,
     unavailable_reason,
 )
-from r_bridge._survival import concordance, coxph, survdiff
+from r_bridge._survival import concordance, coxph, fisher_test, survdiff
 
 __all__ = [
     "RError",
@@ -50,6 +50,7 @@ __all__ = [
     "consensus_cluster_plus",
     "consensus_figures",
     "coxph",
+    "fisher_test",
     "require",
     "survdiff",
     "unavailable_reason",

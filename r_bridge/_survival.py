@@ -70,15 +70,22 @@ sdiff_fit <- function(df, snames) {
        observed = unname(as.numeric(obs)), expected = unname(as.numeric(ex)),
        var = unname(fit$var), n = unname(as.numeric(fit$n)))
 }
+
+fisher_fit <- function(tab) {
+  ft <- stats::fisher.test(tab)
+  est <- if (is.null(ft$estimate)) NA_real_ else unname(ft$estimate)
+  list(p = ft$p.value, estimate = est)
+}
 """
 
 _PACKAGES = ("survival",)
+_DEFINED = "fisher_fit"  # the last helper of _R_CODE: defined means all are
 COUNT_KEYS = ("concordant", "discordant", "tied_x", "tied_y", "tied_xy")
 
 
 def _ensure_defined() -> None:
     _session.require(_PACKAGES)
-    if not _session.is_defined("cox_fit"):
+    if not _session.is_defined(_DEFINED):
         _session.define(_R_CODE)
 
 
@@ -317,5 +324,27 @@ def concordance(time, event, risk, strata=None) -> dict:
         "concordance": float(out.rx2("concordance")[0]),
         "counts": {k: float(v) for k, v in zip(COUNT_KEYS, counts)},
         "var": float(out.rx2("var")[0]),
+        "implementation": "r",
+    }
+
+
+@_session.locked
+def fisher_test(table) -> dict:
+    """``stats::fisher.test(table)``: Fisher's exact test of an r x c contingency table.
+
+    ``table`` is a 2-D array of nonnegative integer counts (at least 2 x 2). Returns ``p``
+    (two-sided) and ``odds_ratio`` (R's conditional maximum-likelihood estimate for a 2 x 2
+    table, NaN otherwise).
+    """
+    tab = np.asarray(table)
+    if tab.ndim != 2 or min(tab.shape) < 2:
+        raise ValueError(f"fisher_test needs a 2-D table of at least 2 x 2, got shape {tab.shape}")
+    if not np.all(np.isfinite(tab)) or np.any(tab < 0) or np.any(tab != np.round(tab)):
+        raise ValueError("fisher_test needs nonnegative integer counts")
+    _ensure_defined()
+    out = _session.call("fisher_fit", tab=np.asarray(tab, dtype=np.int64).astype(float))
+    return {
+        "p": float(out.rx2("p")[0]),
+        "odds_ratio": float(out.rx2("estimate")[0]),
         "implementation": "r",
     }
