@@ -100,3 +100,11 @@ def test_bench_wrappers_runs_small(capsys, monkeypatch):
     bench.main()
     out = capsys.readouterr().out
     assert "tl.fit on an AnnData" in out and "DeSurv.predict" in out
+
+
+def test_validate_simulation_runs_a_seed():
+    bench = _load("validate_simulation")
+    row = bench.one_seed(0, n_genes=1000)
+    for m in ("desurv", "nmf"):
+        assert row[f"hr_{m}"] > 0 and 0 < row[f"c_{m}"] < 1
+        assert np.isfinite(row[f"k3_bic_{m}"])

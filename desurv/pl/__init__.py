@@ -11,6 +11,7 @@ from desurv.pl._heatmap import heatmap
 from desurv.pl._loss import loss_trace
 from desurv.pl._select import alpha_path, search_history, select_k
 from desurv.pl._survival import forest, kaplan_meier
+from desurv.pl._validate import validation_comparison, validation_forest, validation_km
 
 __all__ = [
     "cindex_by_k",
@@ -21,4 +22,7 @@ __all__ = [
     "select_k",
     "search_history",
     "alpha_path",
+    "validation_km",
+    "validation_forest",
+    "validation_comparison",
 ]

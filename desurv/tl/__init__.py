@@ -7,6 +7,7 @@ from desurv.tl._score import score
 from desurv.tl._select import select
 from desurv.tl._survival import survival
 from desurv.tl._top_genes import top_genes
+from desurv.tl._validate import validate
 
 __all__ = [
     "annotate_programs",
@@ -16,4 +17,5 @@ __all__ = [
     "select",
     "survival",
     "top_genes",
+    "validate",
 ]

@@ -51,8 +51,10 @@ def _preprocess(
                 raise ValueError(
                     f"the model was trained on log1p data but the new cohort's "
                     f"{layer_name(layer)} has negative values and no uns['log1p'] record; "
-                    "if it is already on a log scale, undo that (e.g. 2**x - 0.001) or record "
-                    "it, or pass preprocess=False and prepare the cohort yourself"
+                    "if it is already on a log scale, undo that with desurv.pp.unlog(adata_new) "
+                    "(it reads the scale recorded in uns['value_scale'], e.g. "
+                    "log2(TPM + 0.001)), or pass preprocess=False and prepare the cohort "
+                    "yourself"
                 )
             base = pp_rec.get("log1p", {}).get("base")
             X = log1p_values(X, None if base is None else float(base))
@@ -68,6 +70,101 @@ def _preprocess(
             X = rank_rows(X, n_target=int(rec["n_genes"]))
             done.append("rank_transform")
     return X, genes, done
+
+
+def project(
+    adata_new: AnnData,
+    model: AnnData,
+    *,
+    genes: str = "all",
+    layer: str | None = None,
+    preprocess: bool = True,
+    min_coverage: float = 0.5,
+    key: str = "desurv",
+    stacklevel: int = 2,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The new cohort's matrix on the model's genes, after the model's preprocessing.
+
+    Steps 1 and 2 of :func:`score` without writing anything: returns ``X`` (samples x model
+    genes, in the order of ``model.uns[key]['genes']``; missing genes are 0), ``W`` (model
+    genes x k; with ``genes="top"`` the weights outside each factor's top list are 0),
+    ``beta`` (k) and an info dict (``n_needed``, ``n_present``, ``coverage``,
+    ``missing_genes``, ``preprocessing`` (steps applied), ``needed`` (bool per model gene),
+    ``model_genes``, ``record`` (the fit record)). Raises and warns as :func:`score`.
+    """
+    check_adata(adata_new, "adata_new")
+    check_adata(model, "model")
+    if genes not in ("all", "top"):
+        raise ValueError(f"genes must be 'all' or 'top', got {genes!r}")
+    if not 0.0 <= float(min_coverage) <= 1.0:
+        raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage!r}")
+    rec = _fit_record(model, key)
+    W_full = get_W(model, key)
+    model_genes = pd.Index(np.asarray(rec["genes"], dtype=object).astype(str))
+    idx = pd.Index(model.var_names.astype(str)).get_indexer(model_genes)
+    if (idx < 0).any():
+        raise KeyError(
+            f"{int((idx < 0).sum())} genes of the fit record are missing from model.var_names; "
+            "the model AnnData was subset after fitting, score with the AnnData as fitted"
+        )
+    W = W_full[idx]
+    beta = np.asarray(rec["beta"], dtype=np.float64)
+    if genes == "top":
+        table = top_genes_table(model, key)
+        mask = np.zeros_like(W, dtype=bool)
+        pos = model_genes.get_indexer(table["gene"].astype(str))
+        if (pos < 0).any():
+            raise ValueError("the top-genes table names genes that were not used in the fit")
+        mask[pos, table["factor"].to_numpy() - 1] = True
+        W = np.where(mask, W, 0.0)
+        needed = mask.any(axis=1)
+    else:
+        needed = np.ones(len(model_genes), dtype=bool)
+
+    X = get_matrix(adata_new, layer)
+    check_finite(X, adata_new, f"{layer_name(layer)} of the new cohort")
+    new_genes = pd.Index(adata_new.var_names.astype(str))
+    if not new_genes.is_unique:
+        raise ValueError("the new cohort has duplicated gene names; deduplicate them first")
+    applied: list[str] = []
+    if preprocess:
+        X, new_genes, applied = _preprocess(
+            X, new_genes, adata_new, layer, rec.get("preprocessing", {})
+        )
+    col = new_genes.get_indexer(model_genes)
+    present = col >= 0
+    n_needed = int(needed.sum())
+    n_present = int((present & needed).sum())
+    coverage = n_present / n_needed if n_needed else 0.0
+    missing = model_genes[needed & ~present]
+    if coverage < min_coverage:
+        raise ValueError(
+            f"the new cohort has {n_present} of the model's {n_needed} "
+            f"{'top ' if genes == 'top' else ''}genes (coverage {coverage:.1%} < min_coverage "
+            f"{min_coverage:.0%}); check that genes are named the same way (symbols vs "
+            f"Ensembl ids; e.g. model {list(model_genes[:3])}, new cohort "
+            f"{list(adata_new.var_names[:3])}) or lower min_coverage"
+        )
+    if len(missing):
+        warnings.warn(
+            f"{len(missing)} of the model's {n_needed} genes are missing from the new cohort "
+            f"and were filled with 0 (coverage {coverage:.1%}; e.g. {list(missing[:5])})",
+            DataWarning,
+            stacklevel=stacklevel,
+        )
+    Xm = np.zeros((X.shape[0], len(model_genes)), dtype=np.float64)
+    Xm[:, present] = X[:, col[present]]
+    info = {
+        "n_needed": n_needed,
+        "n_present": n_present,
+        "coverage": float(coverage),
+        "missing_genes": missing,
+        "preprocessing": applied,
+        "needed": needed,
+        "model_genes": model_genes,
+        "record": rec,
+    }
+    return Xm, W, beta, info
 
 
 def score(
@@ -153,70 +250,15 @@ def score(
     ValueError
         The new cohort shares too few genes with the model, or has missing values.
     """
-    check_adata(adata_new, "adata_new")
-    check_adata(model, "model")
-    if genes not in ("all", "top"):
-        raise ValueError(f"genes must be 'all' or 'top', got {genes!r}")
-    if not 0.0 <= float(min_coverage) <= 1.0:
-        raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage!r}")
-    rec = _fit_record(model, key)
-    W_full = get_W(model, key)
-    model_genes = pd.Index(np.asarray(rec["genes"], dtype=object).astype(str))
-    idx = pd.Index(model.var_names.astype(str)).get_indexer(model_genes)
-    if (idx < 0).any():
-        raise KeyError(
-            f"{int((idx < 0).sum())} genes of the fit record are missing from model.var_names; "
-            "the model AnnData was subset after fitting, score with the AnnData as fitted"
-        )
-    W = W_full[idx]
-    beta = np.asarray(rec["beta"], dtype=np.float64)
-    if genes == "top":
-        table = top_genes_table(model, key)
-        mask = np.zeros_like(W, dtype=bool)
-        pos = model_genes.get_indexer(table["gene"].astype(str))
-        if (pos < 0).any():
-            raise ValueError("the top-genes table names genes that were not used in the fit")
-        mask[pos, table["factor"].to_numpy() - 1] = True
-        W = np.where(mask, W, 0.0)
-        needed = mask.any(axis=1)
-    else:
-        needed = np.ones(len(model_genes), dtype=bool)
-
-    X = get_matrix(adata_new, layer)
-    check_finite(X, adata_new, f"{layer_name(layer)} of the new cohort")
-    new_genes = pd.Index(adata_new.var_names.astype(str))
-    if not new_genes.is_unique:
-        raise ValueError("the new cohort has duplicated gene names; deduplicate them first")
-    applied: list[str] = []
-    if preprocess:
-        X, new_genes, applied = _preprocess(
-            X, new_genes, adata_new, layer, rec.get("preprocessing", {})
-        )
-    col = new_genes.get_indexer(model_genes)
-    present = col >= 0
-    n_needed = int(needed.sum())
-    n_present = int((present & needed).sum())
-    coverage = n_present / n_needed if n_needed else 0.0
-    missing = model_genes[needed & ~present]
-    if coverage < min_coverage:
-        raise ValueError(
-            f"the new cohort has {n_present} of the model's {n_needed} "
-            f"{'top ' if genes == 'top' else ''}genes (coverage {coverage:.1%} < min_coverage "
-            f"{min_coverage:.0%}); check that genes are named the same way (symbols vs "
-            f"Ensembl ids; e.g. model {list(model_genes[:3])}, new cohort "
-            f"{list(adata_new.var_names[:3])}) or lower min_coverage"
-        )
-    if len(missing):
-        warnings.warn(
-            f"{len(missing)} of the model's {n_needed} genes are missing from the new cohort "
-            f"and were filled with 0 (coverage {coverage:.1%}; e.g. {list(missing[:5])})",
-            DataWarning,
-            stacklevel=2,
-        )
-    Xm = np.zeros((X.shape[0], len(model_genes)), dtype=np.float64)
-    Xm[:, present] = X[:, col[present]]
-    scores = Xm @ W
+    X, W, beta, info = project(
+        adata_new, model, genes=genes, layer=layer, preprocess=preprocess,
+        min_coverage=min_coverage, key=key, stacklevel=3,
+    )
+    scores = X @ W
     risk = scores @ beta
+    missing, applied = info["missing_genes"], info["preprocessing"]
+    n_needed, n_present, coverage = info["n_needed"], info["n_present"], info["coverage"]
+    rec = info["record"]
 
     if copy:
         adata_new = adata_new.copy()
