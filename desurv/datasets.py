@@ -39,7 +39,7 @@ from data_registry.errors import (
 from data_registry.fetch import cache_dir, expected_sha256, locate, mirror_dir
 from data_registry.registry import CohortEntry, load_registry
 
-__all__ = ["fetch", "info", "list", "list_datasets", "load"]
+__all__ = ["add_subtypes", "fetch", "info", "list", "list_datasets", "load", "subtypes"]
 
 
 def _entry(dataset_id: str) -> CohortEntry:
@@ -282,6 +282,105 @@ def load(
     return assemble.build_anndata(
         e, expr, clin, id_map, files, apply_selection=apply_selection, survival_only=survival_only
     )
+
+
+def _subtype_dir() -> Path:
+    mirror = mirror_dir()
+    folder = None if mirror is None else mirror / "subtypes"
+    if folder is None or not folder.is_dir():
+        raise DatasetNotAvailableError(
+            "the published subtype tables live in the data mirror's subtypes/ folder "
+            f"(looked in {folder if folder is not None else 'no mirror'}); set "
+            "DESURV_DATA_MIRROR to a folder laid out like the project's shared/data"
+        )
+    return folder
+
+
+def subtypes(table: str | None = None) -> pd.DataFrame | builtins.list[str]:
+    """Published per-sample subtype calls (PurIST, DeCAF, SCISSORS CAF, Maurer, Puleo, ...).
+
+    Parameters
+    ----------
+    table : str, optional
+        The cohort's table, e.g. ``"TCGA_PAAD"``, ``"CPTAC"``, ``"Dijk"``, ``"Moffitt_GEO_array"``
+        (the file ``subtypes/<table>_subtype.csv`` of the data mirror). None: list the tables.
+
+    Returns
+    -------
+    pandas.DataFrame or list of str
+        One row per sample (index: the cohort's own sample ids, as in the file's ``ID``
+        column), one column per classifier, missing calls as NaN; or the table names.
+    """
+    folder = _subtype_dir()
+    names = sorted(p.name.removesuffix("_subtype.csv") for p in folder.glob("*_subtype.csv"))
+    if table is None:
+        return names
+    if table not in names:
+        raise UnknownDatasetError(f"no subtype table {table!r}; available: {names}")
+    df = pd.read_csv(folder / f"{table}_subtype.csv")
+    first = df.columns[0]
+    return df.set_index(first).rename_axis("sample_id")
+
+
+def add_subtypes(
+    adata: ad.AnnData,
+    table: str,
+    columns: str | builtins.list[str] | None = None,
+    *,
+    prefix: str = "",
+) -> int:
+    """Write published subtype calls into ``adata.obs``, matched by sample id.
+
+    Parameters
+    ----------
+    adata : AnnData
+        A cohort (samples x genes) whose ``obs_names`` are the ids the table uses (e.g.
+        TCGA barcodes for ``"TCGA_PAAD"``).
+    table : str
+        The subtype table (see :func:`subtypes`).
+    columns : str or list of str, optional
+        Classifiers to add (default: all the table's columns).
+    prefix : str, default ""
+        Prefix of the obs columns written.
+
+    Returns
+    -------
+    int
+        The number of samples of ``adata`` found in the table. Written:
+        ``adata.obs[prefix + column]`` (categorical; NaN for samples not in the table). A
+        :class:`~desurv.exceptions.DataWarning` counts the samples without a call; a
+        ValueError is raised when no sample matches (with examples of both id schemes).
+    """
+    import warnings  # noqa: PLC0415
+
+    from desurv.exceptions import DataWarning  # noqa: PLC0415
+
+    tab = subtypes(table)
+    cols = tab.columns.tolist() if columns is None else (
+        [columns] if isinstance(columns, str) else builtins.list(columns))  # fmt: skip
+    unknown = [c for c in cols if c not in tab.columns]
+    if unknown:
+        raise KeyError(f"subtype table {table!r} has no column(s) {unknown}; it has "
+                       f"{tab.columns.tolist()}")  # fmt: skip
+    ids = pd.Index(adata.obs_names.astype(str))
+    hit = ids.isin(tab.index.astype(str))
+    if not hit.any():
+        raise ValueError(
+            f"no sample of the cohort is in subtype table {table!r}: its ids look like "
+            f"{tab.index[:3].tolist()}, the cohort's like {ids[:3].tolist()}; rename "
+            "adata.obs_names to the table's id scheme first"
+        )
+    if not hit.all():
+        warnings.warn(
+            f"{int((~hit).sum())} of {len(ids)} samples are not in subtype table {table!r} "
+            f"(e.g. {ids[~hit][:3].tolist()}); their calls are NaN",
+            DataWarning,
+            stacklevel=2,
+        )
+    sub = tab.reindex(ids)
+    for c in cols:
+        adata.obs[prefix + c] = pd.Categorical(sub[c].to_numpy())
+    return int(hit.sum())
 
 
 def _cli(action: str, ids: builtins.list[str]) -> int:

@@ -359,3 +359,26 @@ def test_geo_supplementary_table_matched_through_sample_titles(tmp_path: Path) -
     bad.write_text("gene\tNo_Such_Title\nKRT6A\t1\n")
     with pytest.raises(MalformedFileError, match="'No_Such_Title'.* match no sample"):
         assemble.read_cohort(entry, {**paths, "supplementary": [bad]})
+
+
+def test_subtype_tables_attach_by_sample_id():
+    import anndata as _ad
+
+    from desurv.exceptions import DataWarning
+
+    names = ds.subtypes()
+    assert "TCGA_PAAD" in names and "CPTAC" in names
+    tab = ds.subtypes("TCGA_PAAD")
+    assert {"PurIST", "DeCAF"} <= set(tab.columns) and tab.index.name == "sample_id"
+    ids = list(tab.index[:3]) + ["not-a-sample"]
+    a = _ad.AnnData(obs=pd.DataFrame(index=ids))
+    with pytest.warns(DataWarning, match="1 of 4 samples are not in subtype table"):
+        assert ds.add_subtypes(a, "TCGA_PAAD", "PurIST", prefix="st_") == 3
+    assert list(a.obs["st_PurIST"].astype(object)[:3]) == list(tab["PurIST"][:3])
+    assert pd.isna(a.obs["st_PurIST"].iloc[3])
+    with pytest.raises(ValueError, match="no sample of the cohort is in subtype table"):
+        ds.add_subtypes(_ad.AnnData(obs=pd.DataFrame(index=["x", "y"])), "TCGA_PAAD")
+    with pytest.raises(KeyError, match="no column"):
+        ds.add_subtypes(a, "TCGA_PAAD", "Bogus")
+    with pytest.raises(KeyError, match="no subtype table"):
+        ds.subtypes("Nowhere")

@@ -97,3 +97,42 @@ def test_pdac_and_cross_cancer_validation(trained, design, tmp_path):
         expected |= {"forest_pdac.pdf", "forest_bladder.pdf"}
     assert expected <= set(written)
     assert all((tmp_path / f).stat().st_size > 1000 for f in expected)
+
+
+def test_fisher_against_published_subtypes_on_tcga():
+    """A model trained on PRINCE (on the genes it shares with TCGA-PAAD 3k), validated on
+    TCGA-PAAD, whose published PurIST and DeCAF calls (``shared/data/subtypes``) the risk
+    groups are tested against."""
+    try:
+        prince = desurv.datasets.load("prince")
+        tcga = desurv.datasets.load("tcga_paad_3k")
+    except DatasetNotAvailableError as exc:
+        pytest.skip(f"a shared cohort is not available here: {exc}")
+    assert desurv.datasets.add_subtypes(tcga, "TCGA_PAAD", ["PurIST", "DeCAF"]) == 130
+    desurv.pp.unlog(prince)
+    prince = prince[:, prince.var_names.isin(tcga.var_names)].copy()
+    desurv.pp.log1p(prince)
+    desurv.pp.filter_genes(prince, n_top=1500)
+    desurv.pp.rank_transform(prince)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        desurv.tl.fit(prince, n_components=2, alpha=0.5, n_init=3, max_iter=300,
+                      random_state=0)  # fmt: skip
+        desurv.tl.top_genes(prince, n_top=100)
+        res = desurv.tl.validate(
+            prince, {"TCGA-PAAD": tcga}, random_state=0, cutpoint_folds=3,
+            cutpoint_n_starts=1, cutpoint_reference="cohort",
+            subtype_keys=["PurIST", "DeCAF"],
+        )  # fmt: skip
+    print("\n== PRINCE -> TCGA-PAAD ==")
+    print(res.per_cohort.to_string())
+    print(res.fisher.to_string())
+    f = res.fisher
+    assert set(f["subtype_key"]) <= {"PurIST", "DeCAF"} and len(f) >= 2
+    purist = f[(f.method == "desurv") & (f.subtype_key == "PurIST")].iloc[0]
+    grp = tcga.obs["validate_desurv_group"].astype(str)
+    lab = tcga.obs["PurIST"].astype(str)
+    assert purist["high_level"] == int(((grp == "high") & (lab == purist["level"])).sum())
+    assert purist["high_level"] + purist["high_other"] + purist["low_level"] + \
+        purist["low_other"] == 130
+    assert 0 < purist["p"] <= 1
