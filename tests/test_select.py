@@ -644,3 +644,23 @@ def test_solver_reaches_every_fit_of_the_search(data):
     assert hals.table["n_iter"].sum() < mu.table["n_iter"].sum()
     with pytest.raises(ValueError, match="solver"):
         DeSurvSearch(**{**kw, "solver": "lbfgs"}).fit(X, t, e)
+
+
+def test_bayes_objective_uses_the_same_mean_as_the_summary():
+    """The value the Bayesian search optimises is summarise's mean_cindex: a fold with an
+    undefined C (NaN) is left out of both (it used to make the objective NaN)."""
+    from desurv.selection._search import _Runner, summarise
+    from desurv.selection._store import unit_key
+
+    runner = _Runner(None, None, None, None, None, 3, 0, None, None, None, 1, False)
+    params = {"n_components": 2, "alpha": 0.5, "lambda_": 0.1, "l1_ratio": 0.5,
+              "lambda_w": 0.0, "lambda_h": 0.0, "n_top": 50}  # fmt: skip
+    for f, c in enumerate([0.6, float("nan"), 0.7]):
+        runner.done[unit_key(params, f)] = {"cindex": c}
+    assert runner.value(params) == pytest.approx(0.65)
+    table = pd.DataFrame([{"setting": 0, "phase": "grid", **params, "fold": f, "cindex": c,
+                           "rel_error": 0.1} for f, c in enumerate([0.6, float("nan"), 0.7])])
+    assert summarise(table)["mean_cindex"].iloc[0] == pytest.approx(runner.value(params))
+    for f in range(3):
+        runner.done[unit_key(params, f)] = {"cindex": float("nan")}
+    assert np.isnan(runner.value(params))

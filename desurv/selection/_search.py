@@ -641,8 +641,12 @@ class _Runner:
                 bar.set_postfix(best_fold_C=f"{self.best:.3f}")
 
     def value(self, params: dict) -> float:
-        c = [self.done[unit_key(params, f)]["cindex"] for f in range(self.n_folds)]
-        return float(np.mean(c))
+        """Mean held-out C over the folds that have one (as :func:`summarise`: a fold whose
+        C is undefined, e.g. no comparable pair, is left out; NaN when every fold is)."""
+        c = np.asarray(
+            [self.done[unit_key(params, f)]["cindex"] for f in range(self.n_folds)], dtype=float
+        )
+        return float(np.nanmean(c)) if np.isfinite(c).any() else float("nan")
 
     def table(self) -> pd.DataFrame:
         rows = []
