@@ -14,10 +14,14 @@ Where a file is looked for, in order:
    into place only once complete and verified, so a half file is never used.
 
 Hashes: a file is verified against the registry's sha256, or, where the registry has none,
-against the **lock file** (``$DESURV_LOCK_FILE``, default ``<cache>/registry-lock.json``),
-which pins the hash of each file at its first download. A file whose hash differs is set aside
-(cache and downloads: moved to ``<cache>/_rejected/``; mirror files are left in place, never
-modified) and not used; the :class:`~data_registry.errors.HashMismatchError` gives both hashes.
+against the **lock file** (``$DESURV_LOCK_FILE``, default ``<cache>/registry-lock.json``).
+Trust on first use: the first time a file without a registry hash is used from the cache or
+downloaded, its sha256 is written into the lock file (atomically) and an INFO message names
+the file and the hash; every later use is verified against that pin. Mirror files without a
+registry hash are not pinned (the mirror is a maintained copy, read only). A file whose hash
+differs is set aside (cache and downloads: moved to ``<cache>/_rejected/``; mirror files are
+left in place, never modified) and not used; the
+:class:`~data_registry.errors.HashMismatchError` gives both hashes.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -58,6 +64,7 @@ log = logging.getLogger("desurv")
 MIRROR_ENV = "DESURV_DATA_MIRROR"
 CACHE_ENV = "DESURV_CACHE_DIR"
 LOCK_ENV = "DESURV_LOCK_FILE"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def default_mirror() -> Path:
@@ -112,22 +119,49 @@ def file_sha256(path: str | Path) -> str:
 
 
 def read_lock(path: Path | None = None) -> dict[str, Any]:
-    """Read the lock file (``{"version": 1, "files": {"<id>/<name>": {...}}}``)."""
+    """Read the lock file (``{"version": 1, "files": {"<id>/<name>": {"sha256": ...}}}``).
+
+    Parameters
+    ----------
+    path : Path, optional
+        The lock file (default :func:`lock_path`).
+
+    Returns
+    -------
+    dict
+        Its content; ``{"version": 1, "files": {}}`` when the file does not exist.
+
+    Raises
+    ------
+    ValueError
+        The file is not valid JSON or not laid out as above; the message says to delete it
+        (its hashes are pinned again at the next use of each file).
+    """
     p = path or lock_path()
     if not p.exists():
         return {"version": 1, "files": {}}
+    fix = "delete it to re-pin hashes at the next use of each file"
     try:
         data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"lock file {p} is not valid JSON ({exc}); delete it to re-pin hashes at the next "
-            "download"
-        ) from None
-    data.setdefault("files", {})
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"lock file {p} is not valid JSON ({exc}); {fix}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"lock file {p} holds a JSON {type(data).__name__}, not an object "
+                         f"with a 'files' table; {fix}")
+    files = data.setdefault("files", {})
+    if not isinstance(files, dict):
+        raise ValueError(f"lock file {p}: 'files' is a JSON {type(files).__name__}, not an "
+                         f"object; {fix}")
+    for key, pin in files.items():
+        if not (isinstance(pin, dict) and isinstance(pin.get("sha256"), str)
+                and _SHA256.fullmatch(pin["sha256"])):
+            raise ValueError(f"lock file {p}: entry {key!r} has no valid sha256 (64 lower-case "
+                             f"hex digits); delete that entry or the file to re-pin it")
     return data
 
 
 def _pin(entry: CohortEntry, spec: FileSpec, sha: str, source: str) -> None:
+    """Trust on first use: record ``sha`` for the file in the lock file, atomically."""
     p = lock_path()
     data = read_lock(p)
     data["files"][f"{entry.id}/{spec.name}"] = {
@@ -137,10 +171,17 @@ def _pin(entry: CohortEntry, spec: FileSpec, sha: str, source: str) -> None:
         "pinned_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, p)
-    log.info("pinned sha256 %s for %s/%s in %s", sha, entry.id, spec.name, p)
+    # a temp file of this process and thread, renamed over the lock file: readers never see
+    # a half-written lock file
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log.info("trusted on first use (%s): %s/%s has sha256 %s, pinned in %s; later uses are "
+             "verified against it", source, entry.id, spec.name, sha, p)
 
 
 def expected_sha256(entry: CohortEntry, spec: FileSpec) -> tuple[str | None, str]:
@@ -165,6 +206,8 @@ def _set_aside(path: Path, actual: str, name: str) -> Path:
 def _verify(entry: CohortEntry, spec: FileSpec, path: Path, *, in_mirror: bool) -> None:
     expected, origin = expected_sha256(entry, spec)
     if expected is None:
+        if not in_mirror:  # trust on first use; mirror files are not pinned
+            _pin(entry, spec, file_sha256(path), "first use of the cached file")
         return
     actual = file_sha256(path)
     if actual == expected:
@@ -264,6 +307,12 @@ def locate(entry: CohortEntry, spec: FileSpec, *, download: bool = True,
         file, the URL and the folder to put it in.
     HashMismatchError
         The file's SHA-256 differs from the registry or the lock file.
+
+    Notes
+    -----
+    Trust on first use: a cached or downloaded file whose registry sha256 is ``"unknown"``
+    and that the lock file does not pin yet gets its sha256 pinned there (logged at INFO);
+    later calls verify it against that pin.
     """
     if retries < 1:
         raise ValueError(f"retries must be >= 1, got {retries}")

@@ -30,12 +30,7 @@ import anndata as ad
 import pandas as pd
 
 from data_registry import assemble
-from data_registry.errors import (
-    DatasetNotAvailableError,
-    HashMismatchError,
-    MalformedFileError,
-    UnknownDatasetError,
-)
+from data_registry.errors import DatasetNotAvailableError, UnknownDatasetError
 from data_registry.fetch import cache_dir, expected_sha256, locate, mirror_dir
 from data_registry.registry import CohortEntry, load_registry
 
@@ -383,51 +378,77 @@ def add_subtypes(
     return int(hit.sum())
 
 
-def _cli(action: str, ids: builtins.list[str]) -> int:
+def _cli(
+    action: str,
+    ids: builtins.list[str],
+    *,
+    cancer: str | None = None,
+    role: str | None = None,
+) -> int:
     """Run ``desurv datasets list|info|fetch [ids...]``; returns the exit status.
 
-    ``list`` prints the table of cohorts; ``info`` prints each entry as JSON; ``fetch``
-    downloads (or finds in the mirror / cache) and verifies every file of each id, printing
-    the local paths. Errors are printed to stderr and give exit status 1 (2 for usage errors).
+    Parameters
+    ----------
+    action : {"list", "info", "fetch"}
+        ``list`` prints the table of cohorts (id, name, cancer, role, accession, format,
+        access, available); ``info`` prints each entry as JSON; ``fetch`` downloads (or finds
+        in the mirror / cache) and verifies every file of each id, printing the local paths.
+    ids : list of str
+        Cohort ids (``info``, ``fetch``).
+    cancer, role : str, optional
+        ``list`` only: the filters of :func:`list_datasets`.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for usage errors (message on stderr).
+
+    Raises
+    ------
+    UnknownDatasetError, DatasetNotAvailableError, HashMismatchError, MalformedFileError
+        See :func:`load`; :func:`desurv.cli.main` reports them as one line (exit status 1).
     """
-    try:
-        if action == "list":
-            with pd.option_context(
-                "display.max_rows", None, "display.width", 200, "display.max_colwidth", 40
-            ):
-                print(
-                    list_datasets()[
-                        ["cancer", "role", "accession", "format", "access", "available"]
-                    ].to_string()
-                )
-            return 0
-        if not ids:
+    where = f"desurv datasets {action}"
+    if action == "list":
+        if ids:
             print(
-                f"desurv datasets {action}: give at least one cohort id "
-                "(see `desurv datasets list`)",
+                f"{where}: takes no cohort ids (got {ids}); use `desurv datasets info ID`",
                 file=sys.stderr,
             )
             return 2
-        if action == "info":
-            for i in ids:
-                print(json.dumps(info(i), indent=2, default=str))
+        if cancer is not None:
+            known = sorted({e.cancer for e in load_registry().values()})
+            if cancer.lower() not in {c.lower() for c in known}:
+                print(f"{where}: unknown --cancer {cancer!r}; use one of {known}", file=sys.stderr)
+                return 2
+        table = list_datasets(cancer=cancer, role=role)
+        if table.empty:
+            print(f"{where}: no cohort has cancer={cancer!r} and role={role!r}", file=sys.stderr)
             return 0
-        if action == "fetch":
-            for i in ids:
-                for role, ps in fetch(i).items():
-                    for p in ps:
-                        print(f"{i}\t{role}\t{p}")
-            return 0
-        print(f"desurv datasets: unknown action {action!r} (list, info, fetch)", file=sys.stderr)
+        cols = ["name", "cancer", "role", "accession", "format", "access", "available"]
+        with pd.option_context(
+            "display.max_rows", None, "display.width", 200, "display.max_colwidth", 40
+        ):
+            print(table[cols].to_string())
+        return 0
+    if cancer is not None or role is not None:
+        print(f"{where}: --cancer and --role only apply to `desurv datasets list`", file=sys.stderr)
         return 2
-    except (
-        UnknownDatasetError,
-        DatasetNotAvailableError,
-        HashMismatchError,
-        MalformedFileError,
-    ) as exc:
-        print(f"desurv datasets {action}: {exc}", file=sys.stderr)
-        return 1
+    if not ids:
+        print(f"{where}: give at least one cohort id (see `desurv datasets list`)", file=sys.stderr)
+        return 2
+    if action == "info":
+        for i in ids:
+            print(json.dumps(info(i), indent=2, default=str))
+        return 0
+    if action == "fetch":
+        for i in ids:
+            for file_role, ps in fetch(i).items():
+                for p in ps:
+                    print(f"{i}\t{file_role}\t{p}")
+        return 0
+    print(f"desurv datasets: unknown action {action!r} (list, info, fetch)", file=sys.stderr)
+    return 2
 
 
 #: ``desurv.datasets.list()``: the short public name of :func:`list_datasets`.
