@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 from scipy import linalg, stats
 
 from desurv._validation import check_ties
-from desurv.exceptions import ConvergenceWarning
+from desurv.exceptions import ConvergenceWarning, SeparationWarning
 from desurv.stats._checks import check_time_event, strata_codes
 from desurv.stats._concordance import _c_from_counts, concordance_counts, timefix
 
@@ -55,6 +55,11 @@ def _design_matrix(covariates: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 # --------------------------------------------------------------------------------------
 # Stratified Cox partial likelihood (Efron / Breslow), value, gradient and information.
 # --------------------------------------------------------------------------------------
+# Largest spread of the linear predictor handled with a single shift exp(eta - max(eta));
+# beyond it (exp(-745) underflows to 0) risk sets are shifted chunk by chunk.
+_SHIFT_SPAN = 500.0
+
+
 class _CoxData:
     """Subjects sorted by stratum and decreasing time, with the tie structure prepared."""
 
@@ -93,6 +98,44 @@ class _CoxData:
             out[lo:hi] = np.cumsum(a[lo:hi], axis=0)
         return out
 
+    def _chunks(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Runs of whole tied blocks within a stratum over which the running maximum of
+        ``eta`` (over the risk set so far) rises by at most ``_SHIFT_SPAN``.
+
+        Returns the chunk starts, whether each chunk continues the previous one's stratum,
+        and each chunk's shift (the running maximum at its end): ``exp(eta - shift)`` is
+        then <= 1 and no risk set's sum underflows to 0.
+        """
+        starts, cont, shifts = [], [], []
+        bounds = np.r_[self.stratum_starts, self.n]
+        block_start = np.r_[0, self.block_end[:-1] + 1]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            cm = np.maximum.accumulate(eta[lo:hi])
+            start = lo
+            while start < hi:
+                j = lo + int(np.searchsorted(cm, cm[start - lo] + _SHIFT_SPAN, side="right")) - 1
+                if self.block_end[self.block[j]] != j:  # never split a block of tied times
+                    j = block_start[self.block[j]] - 1
+                    if j < start:
+                        j = self.block_end[self.block[start]]
+                starts.append(start)
+                cont.append(start > lo)
+                shifts.append(cm[j - lo])
+                start = j + 1
+        return np.array(starts), np.array(cont), np.array(shifts)
+
+    def _cumsum_shifted(self, a: np.ndarray, chunks) -> np.ndarray:
+        """Cumulative sums within strata of ``a`` (already scaled per chunk), carried from
+        one chunk to the next on the next chunk's scale."""
+        starts, cont, shifts = chunks
+        out = np.empty_like(a)
+        ends = np.r_[starts[1:], self.n]
+        for k, (lo, hi) in enumerate(zip(starts, ends)):
+            out[lo:hi] = np.cumsum(a[lo:hi], axis=0)
+            if cont[k]:
+                out[lo:hi] += out[lo - 1] * np.exp(shifts[k - 1] - shifts[k])
+        return out
+
     def evaluate(self, beta: np.ndarray, need_hess: bool = True):
         # Extreme trial steps may underflow a whole risk set: the log-likelihood is then
         # -inf or nan and the Newton loop halves the step, so silence those warnings here.
@@ -102,23 +145,36 @@ class _CoxData:
     def _evaluate(self, beta: np.ndarray, need_hess: bool):
         X = self.X
         eta = X @ beta
-        c = eta.max() if eta.size else 0.0
-        w = np.exp(eta - c)
-        S0 = self._cumsum_by_stratum(w)[self.block_end]
+        if eta.size == 0 or np.ptp(eta) <= _SHIFT_SPAN:
+            # one shift for everyone: exp(eta - max) cannot underflow a whole risk set
+            c = eta.max() if eta.size else 0.0
+            shift = np.full(self.n, c)
+            cumsum = self._cumsum_by_stratum
+        else:
+            # a linear predictor spread over hundreds of units (a coefficient running away
+            # under monotone likelihood): shift each run of risk sets by its own maximum
+            chunks = self._chunks(eta)
+            shift = np.repeat(chunks[2], np.diff(np.r_[chunks[0], self.n]))
+
+            def cumsum(a):
+                return self._cumsum_shifted(a, chunks)
+
+        w = np.exp(eta - shift)
+        S0 = cumsum(w)[self.block_end]
         wx = w[:, None] * X
-        S1 = self._cumsum_by_stratum(wx)[self.block_end]
+        S1 = cumsum(wx)[self.block_end]
         ev, evb, frac = self.ev, self.ev_block, self.frac
         D0 = np.bincount(evb, weights=w[ev], minlength=self.nb)
         D1 = np.zeros((self.nb, self.p))
         np.add.at(D1, evb, wx[ev])
         phi0 = S0[evb] - frac * D0[evb]
         phi1 = S1[evb] - frac[:, None] * D1[evb]
-        loglik = float(eta[ev].sum() - np.sum(np.log(phi0) + c))
+        loglik = float(eta[ev].sum() - np.sum(np.log(phi0) + shift[ev]))
         grad = X[ev].sum(axis=0) - (phi1 / phi0[:, None]).sum(axis=0)
         if not need_hess:
             return loglik, grad, None
         wxx = wx[:, :, None] * X[:, None, :]
-        S2 = self._cumsum_by_stratum(wxx)[self.block_end]
+        S2 = cumsum(wxx)[self.block_end]
         D2 = np.zeros((self.nb, self.p, self.p))
         np.add.at(D2, evb, wxx[ev])
         phi2 = S2[evb] - frac[:, None, None] * D2[evb]
@@ -152,15 +208,41 @@ def _solve_info(info: np.ndarray, vec: np.ndarray, terms: Sequence[str]) -> np.n
     return scv * linalg.cho_solve((c, low), scv * vec)
 
 
+# A coefficient is "running away" when, after the log-likelihood has stopped changing, the
+# next Newton step along it is still this large in units of the covariate's null standard
+# deviation (1 / sqrt of the information at beta = 0). A regular fit converges
+# quadratically: its next step is then ~1e-8 or less in those units; under monotone
+# likelihood the step stays of order 1 while the information decays exponentially.
+_RUNAWAY_STEP = 1e-3
+
+
+def _loglik_settled(ll_new: float, ll: float, tol: float) -> bool:
+    """Relative change of the log partial likelihood below ``tol`` (absolute near 0)."""
+    return abs(ll_new - ll) <= tol * max(abs(ll_new), 1.0)
+
+
 def _cox_newton(data: _CoxData, terms, max_iter: int, tol: float):
-    """Newton-Raphson with step halving from beta = 0; returns the fit and null quantities."""
+    """Newton-Raphson with step halving from beta = 0; returns the fit and null quantities.
+
+    Besides converging, the loop stops on monotone likelihood (a covariate, or a
+    combination, separates the events so that the log-likelihood rises towards a finite
+    supremum as a coefficient goes to infinity): when the log-likelihood has settled while
+    the next Newton step is still large (see ``_RUNAWAY_STEP``), or when the information
+    vanishes along the path (it was invertible at beta = 0, so genuine collinearity is
+    excluded). The last point whose information is invertible is returned, with
+    ``runaway``, a boolean mask of the coefficients that keep growing (None otherwise).
+    """
     beta = np.zeros(data.p)
     ll0, g0, i0 = data.evaluate(beta)
-    ll, g, info = ll0, g0, i0
+    ll, info = ll0, i0
+    # collinear or constant covariates: singular at beta = 0 already -> the clear error
+    step = _solve_info(i0, g0, terms)
+    null_sd = 1.0 / np.sqrt(np.diag(i0))
     converged = False
+    runaway = None
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007
-        step = _solve_info(info, g, terms)
+        full = step  # the Newton step, before any halving
         new = beta + step
         ll_new, g_new, info_new = data.evaluate(new)
         halvings = 0
@@ -169,14 +251,29 @@ def _cox_newton(data: _CoxData, terms, max_iter: int, tol: float):
             new = beta + step
             ll_new, g_new, info_new = data.evaluate(new)
             halvings += 1
-        done = abs(ll_new - ll) <= tol * abs(ll_new) and np.max(np.abs(step)) <= 1e-8 * (
-            1 + np.max(np.abs(new))
-        )
-        beta, ll, g, info = new, ll_new, g_new, info_new
-        if done:
+        settled = _loglik_settled(ll_new, ll, tol)
+        small = np.max(np.abs(step)) <= 1e-8 * (1 + np.max(np.abs(new)))
+        try:
+            next_step = _solve_info(info_new, g_new, terms)
+        except ValueError:
+            # the information vanished along the path: stay at the last invertible point,
+            # whose Newton step says which coefficients run away
+            moving = np.abs(full) / null_sd > _RUNAWAY_STEP
+            if moving.any():
+                runaway = moving
+            else:  # a negligible step: converged there; else the caller warns
+                converged = bool(np.max(np.abs(full)) <= 1e-8 * (1 + np.max(np.abs(beta))))
+            break
+        beta, ll, info, step = new, ll_new, info_new, next_step
+        if settled and small:
             converged = True
             break
-    return beta, ll0, g0, i0, ll, info, n_iter, converged
+        if settled:
+            moving = np.abs(next_step) / null_sd > _RUNAWAY_STEP
+            if moving.any():
+                runaway = moving
+                break
+    return beta, ll0, g0, i0, ll, info, n_iter, converged, runaway
 
 
 def cox_ph(
@@ -220,6 +317,24 @@ def cox_ph(
         and ``concordance_counts``, ``n``, ``nevent``, ``aic`` (-2 loglik + 2 df), ``bic``
         (-2 loglik + log(nevent) df, as R's ``BIC`` on a coxph, which uses the number of
         events), ``ties``, ``n_iter``, ``implementation`` = ``"python"``.
+
+    Warns
+    -----
+    SeparationWarning
+        Monotone likelihood (as R's "Loglik converged before variable ...; coefficient may
+        be infinite"): a term separates the events, so the log-likelihood rises towards a
+        finite supremum while its coefficient grows without bound. The fit stops once the
+        log-likelihood has settled and returns the finite coefficients reached, with their
+        (huge) se; the warning names the terms. The log-likelihood is then that supremum,
+        the coefficient only gives the direction.
+    ConvergenceWarning
+        ``max_iter`` Newton iterations ran out first.
+
+    Raises
+    ------
+    ValueError
+        Collinear covariates, or covariates constant within strata (the information matrix
+        is singular at the start), and invalid survival data or covariates.
     """
     from r_bridge._frames import as_frame  # noqa: PLC0415 - lazy: desurv imports r_bridge lazily
 
@@ -236,8 +351,22 @@ def cox_ph(
     t = timefix(t)
     nevent = int(e.sum())
     data = _CoxData(X, t, e, codes, ties)
-    beta, ll0, g0, i0, ll, info, n_iter, converged = _cox_newton(data, terms, max_iter, tol)
-    if not converged:
+    beta, ll0, g0, i0, ll, info, n_iter, converged, runaway = _cox_newton(
+        data, terms, max_iter, tol
+    )
+    if runaway is not None:
+        named = [terms[j] for j in np.flatnonzero(runaway)]
+        warnings.warn(
+            f"cox_ph: the log partial likelihood converged while the coefficient(s) of "
+            f"{named} kept growing (monotone likelihood: the covariate separates the "
+            "events, e.g. every event in one group happens before any in the other); the "
+            "coefficient may be infinite, so its finite value, se, z and p only show the "
+            "direction (R's coxph warns 'Loglik converged before variable ...; coefficient "
+            "may be infinite'). Drop or merge that term, or use a penalised model.",
+            SeparationWarning,
+            stacklevel=2,
+        )
+    elif not converged:
         warnings.warn(
             f"cox_ph did not converge in {max_iter} Newton iterations; a coefficient may be "
             "infinite (monotone likelihood: a covariate separates events from non-events). "
