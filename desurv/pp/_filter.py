@@ -9,7 +9,14 @@ import pandas as pd
 from anndata import AnnData
 from scipy.stats import rankdata
 
-from desurv._anndata import check_adata, check_finite, get_matrix, layer_name, record_pp_step
+from desurv._anndata import (
+    check_adata,
+    check_finite,
+    check_unique_genes,
+    get_matrix,
+    layer_name,
+    record_pp_step,
+)
 
 logger = logging.getLogger("desurv")
 
@@ -81,12 +88,14 @@ def filter_genes(
     KeyError
         If ``cohort_key`` is not a column of ``adata.obs``.
     ValueError
-        If ``n_top`` < 1, the cohort key holds a single cohort, a cohort has fewer than two
-        samples, or no gene is kept in every cohort.
+        If ``n_top`` < 1, gene names are duplicated, some samples have no cohort label, the
+        cohort key holds a single cohort, a cohort has fewer than two samples, or no gene is
+        kept in every cohort.
     """
     check_adata(adata)
     if isinstance(n_top, bool) or not isinstance(n_top, int | np.integer) or n_top < 1:
         raise ValueError(f"n_top must be a positive integer, got {n_top!r}")
+    check_unique_genes(adata, "adata (filter_genes input)")
     X = get_matrix(adata, layer)
     check_finite(X, adata, f"{layer_name(layer)} (filter_genes input)")
     if cohort_key is None:
@@ -97,7 +106,16 @@ def filter_genes(
                 f"cohort_key {cohort_key!r} is not a column of adata.obs; columns: "
                 f"{list(adata.obs.columns)}"
             )
-        groups = adata.obs[cohort_key].astype(str)
+        labels = adata.obs[cohort_key]
+        unlabelled = np.asarray(labels.isna())
+        if unlabelled.any():
+            raise ValueError(
+                f"adata.obs[{cohort_key!r}] has no cohort label for {int(unlabelled.sum())} of "
+                f"{adata.n_obs} samples (e.g. {list(adata.obs_names[unlabelled][:5])}); they "
+                "would form a cohort named 'nan'/'None' of their own. Label them, or drop "
+                "them first (adata = adata[adata.obs[cohort_key].notna()].copy())."
+            )
+        groups = labels.astype(str)
         if groups.nunique() < 2:
             raise ValueError(
                 f"cohort_key {cohort_key!r} holds a single cohort ({groups.iloc[0]!r}); the "

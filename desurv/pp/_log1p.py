@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 from anndata import AnnData
+from scipy import sparse
 
 from desurv._anndata import (
     check_adata,
@@ -35,11 +36,38 @@ def logged_layers(adata: AnnData) -> list[str]:
 
 
 def log1p_values(X: np.ndarray, base: float | None) -> np.ndarray:
-    """log(1 + X), divided by log(base) when a base is given."""
+    """log(1 + X), divided by log(base) when a base is given (in X's float dtype)."""
     out = np.log1p(X)
     if base is not None:
         out /= np.log(base)
     return out
+
+
+def _float_dtype(mat) -> type:
+    """float32 stays float32 (as in scanpy); every other dtype is computed in float64."""
+    return np.float32 if getattr(mat, "dtype", None) == np.float32 else np.float64
+
+
+def _stored(adata: AnnData, layer: str | None):
+    """The matrix object as stored, without densifying it (None when absent)."""
+    if layer is None:
+        return adata.X
+    return adata.layers[layer] if layer in adata.layers else None
+
+
+def _check_sparse(mat: sparse.spmatrix, adata: AnnData, what: str) -> None:
+    """The dense checks (finite, nonnegative) run on the rows that hold a bad stored value
+    only, so that the messages (counts, samples, genes, minimum) are those of dense input;
+    an implicit zero is always valid."""
+    coo = mat.tocoo()
+    bad = ~np.isfinite(coo.data) | (coo.data < 0)
+    if not bad.any():
+        return
+    rows = np.unique(coo.row[bad])
+    sub = adata[rows]
+    dense = sparse.csr_matrix(mat)[rows].toarray()
+    check_finite(dense, sub, what)
+    check_nonnegative(dense, what, sub)
 
 
 def log1p(
@@ -52,10 +80,15 @@ def log1p(
 ) -> AnnData | None:
     """Logarithmise the expression matrix: ``x <- log(1 + x)`` (natural log unless ``base``).
 
+    As in scanpy, a scipy.sparse matrix stays sparse (only its stored values are logged:
+    ``log1p(0) = 0``, so zeros stay implicit) and a float32 matrix stays float32; other
+    dtypes (integers, float64) give float64.
+
     Parameters
     ----------
     adata : AnnData
-        Samples x genes. Values must be nonnegative (counts, TPM, RSEM, ...).
+        Samples x genes, dense or scipy.sparse. Values must be nonnegative (counts, TPM,
+        RSEM, ...).
     base : float, optional
         Base of the logarithm; ``None`` (default) is the natural log, as in scanpy.
     layer : str, optional
@@ -95,10 +128,21 @@ def log1p(
         )
     if copy:
         adata = adata.copy()
-    X = get_matrix(adata, layer)
-    check_finite(X, adata, f"{name} (log1p input)")
-    check_nonnegative(X, f"{name} (log1p input)", adata)  # the one message
-    set_matrix(adata, log1p_values(X, base), layer)
+    mat = _stored(adata, layer)
+    what = f"{name} (log1p input)"
+    if sparse.issparse(mat):
+        X = mat.astype(_float_dtype(mat), copy=True)
+        if X.format not in ("csr", "csc"):
+            X = X.tocsr()
+        X.sum_duplicates()  # log1p(a) + log1p(b) != log1p(a + b)
+        _check_sparse(X, adata, what)
+        X.data = log1p_values(X.data, base)
+    else:
+        X = get_matrix(adata, layer, dtype=_float_dtype(mat))  # missing layer: its KeyError
+        check_finite(X, adata, what)
+        check_nonnegative(X, what, adata)  # the one message
+        X = log1p_values(X, base)
+    set_matrix(adata, X, layer)
     rec: dict = {}
     if base is not None:
         rec["base"] = float(base)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from desurv._anndata import check_adata
+from desurv._anndata import check_adata, check_unique_genes
 from desurv.exceptions import DataWarning
 
 logger = logging.getLogger("desurv")
@@ -80,12 +80,7 @@ def merge_cohorts(
         raise ValueError(f"cohort names must be unique, got {names}")
     for name, a in zip(names, items):
         check_adata(a, f"cohort {name!r}")
-        if not a.var_names.is_unique:
-            dup = a.var_names[a.var_names.duplicated()].unique()[:5].tolist()
-            raise ValueError(
-                f"cohort {name!r} has duplicated gene names (e.g. {dup}); aggregate or "
-                "deduplicate them first (adata.var_names_make_unique())"
-            )
+        check_unique_genes(a, f"cohort {name!r}")
     if index_unique is None:
         seen: dict[str, str] = {}
         for name, a in zip(names, items):

@@ -11,6 +11,7 @@ from scipy.stats import rankdata
 from desurv._anndata import (
     check_adata,
     check_finite,
+    check_unique_genes,
     get_matrix,
     is_anndata,
     layer_name,
@@ -90,6 +91,7 @@ def quantile_normalize(
         - ``adata.uns['desurv_pp']``: ``'quantile_normalize'`` appended to ``'steps'``.
     """
     check_adata(adata)
+    check_unique_genes(adata, "adata (quantile_normalize input)")  # its record is read by gene name
     source = "self"
     if target is not None:
         source = "given"

@@ -11,6 +11,7 @@ from scipy.stats import rankdata
 from desurv._anndata import (
     check_adata,
     check_finite,
+    check_unique_genes,
     get_matrix,
     layer_name,
     record_pp_step,
@@ -64,6 +65,7 @@ def rank_transform(
         - ``adata.uns['desurv_pp']``: ``'rank_transform'`` appended to ``'steps'``.
     """
     check_adata(adata)
+    check_unique_genes(adata, "adata (rank_transform input)")  # its record is read by gene name
     if copy:
         adata = adata.copy()
     X = get_matrix(adata, layer)
