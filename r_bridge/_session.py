@@ -16,8 +16,10 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import re
 import shutil
 import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Iterable
@@ -196,6 +198,10 @@ local({
   }
   env$has_package <- function(pkg) requireNamespace(pkg, quietly = TRUE)
   env$eval_text <- function(text) eval(parse(text = text), envir = new.env(parent = globalenv()))
+  env$define_text <- function(text) {
+    eval(parse(text = text), envir = env)
+    invisible(TRUE)
+  }
   env
 })
 """
@@ -367,11 +373,53 @@ def call(
     return value
 
 
-def define(r_code: str) -> None:
-    """Evaluate R code defining helpers into the private environment (``env$name <- ...``)."""
+_DEFINED_NAME = re.compile(r"^\s*([A-Za-z.][A-Za-z0-9._]*)\s*(?:<-|=)\s*function\b", re.M)
+
+
+def _block_name(r_code: str, name: str | None, caller: str | None) -> str:
+    """How a helper block is named in errors: ``name``, or the caller's module and the
+    first functions the code defines."""
+    if name:
+        return name
+    defined = _DEFINED_NAME.findall(r_code)
+    shown = ", ".join(defined[:4]) + (", ..." if len(defined) > 4 else "")
+    what = f"the R helper block of {caller or 'r_bridge'}"
+    return what + (f" (which defines {shown})" if shown else "")
+
+
+def define(r_code: str, name: str | None = None) -> None:
+    """Evaluate R code defining helpers into the private environment (``env$name <- ...``).
+
+    Parameters
+    ----------
+    r_code
+        R source; its top-level assignments land in the private helper environment.
+    name
+        How to name the block in an error; default: the calling module and the functions
+        the code defines.
+
+    Raises
+    ------
+    RError
+        When R fails to parse or evaluate the code (a syntax error, a missing package, an
+        error at top level); the message is R's and names the helper block that failed.
+        R's warnings and messages become :class:`RWarning` / :class:`RMessage`, as in
+        :func:`call`.
+    """
+    caller = sys._getframe(1).f_globals.get("__name__")
     with _LOCK:
-        ro, env = _session()
-        ro.r["eval"](ro.r["parse"](text=r_code), envir=env)
+        try:
+            call("define_text", text=r_code, stacklevel=3)
+        except RError as err:
+            block = _block_name(r_code, name, caller)
+            missing = _MISSING_PACKAGE.search(err.r_message)
+            new = RError(err.r_message, err.r_call, where=block)
+            if missing:
+                new.args = (f"{new.args[0]}\n  {_missing_package_message(missing.group(1))}",)
+            raise new from None
+
+
+_MISSING_PACKAGE = re.compile(r"there is no package called .([A-Za-z0-9._]+).")
 
 
 def is_defined(name: str) -> bool:

@@ -229,8 +229,14 @@ def coxph(
     loglik = _session.to_numpy(out.rx2("loglik"), dtype=float)
     counts = _session.to_numpy(out.rx2("counts"), dtype=float)
 
+    def _first(name):  # NULL (e.g. no Wald test under monotone likelihood) -> NaN
+        v = _session.to_numpy(out.rx2(name), dtype=float).ravel()
+        return float(v[0]) if v.size else float("nan")
+
     def _test(name):
-        v = _session.to_numpy(out.rx2(name), dtype=float)
+        v = _session.to_numpy(out.rx2(name), dtype=float).ravel()
+        if v.size < 3:  # R's summary gives a bare NA when the test is not defined
+            return {"statistic": float("nan"), "df": float(len(coef)), "p": float("nan")}
         return {"statistic": float(v[0]), "df": float(v[1]), "p": float(v[2])}
 
     return {
@@ -241,7 +247,7 @@ def coxph(
         "lrt": _test("logtest"),
         # summary.coxph rounds the Wald statistic to 2 decimals (its p is unrounded):
         # report the unrounded fit$wald.test.
-        "wald": {**_test("waldtest"), "statistic": float(out.rx2("wald_unrounded")[0])},
+        "wald": {**_test("waldtest"), "statistic": _first("wald_unrounded")},
         "score": _test("sctest"),
         "concordance": float(out.rx2("concordance")[0]),
         "concordance_se": float(out.rx2("concordance_std")[0]),
