@@ -37,11 +37,25 @@ def check_adata(adata: Any, name: str = "adata") -> AnnData:
     return adata
 
 
-def get_matrix(adata: AnnData, layer: str | None = None, *, dtype: Any = np.float64) -> np.ndarray:
+def get_matrix(
+    adata: AnnData, layer: str | None = None, *, dtype: Any = np.float64, copy: bool = True
+) -> np.ndarray:
     """Return ``adata.X`` or ``adata.layers[layer]`` as a dense (samples x genes) array.
 
-    The array is always a fresh copy, so callers may modify it.
+    Parameters
+    ----------
+    adata : AnnData
+    layer : str or None
+        A layer, or None for ``adata.X``.
+    dtype : dtype or tuple of dtypes, default float64
+        The dtype of the result; with a tuple, a matrix of one of them keeps its dtype and
+        any other is converted to the first.
+    copy : bool, default True
+        True: the array is always a fresh copy, so callers may modify it. False: a dense
+        matrix already of the wanted dtype is returned itself (no copy of the matrix, for
+        callers that only read it; a sparse or backed one is still converted).
     """
+    accepted = tuple(dtype) if isinstance(dtype, tuple) else (dtype,)
     if layer is None:
         mat = adata.X
         where = "adata.X"
@@ -60,9 +74,10 @@ def get_matrix(adata: AnnData, layer: str | None = None, *, dtype: Any = np.floa
     elif hasattr(mat, "to_memory"):  # backed arrays
         arr = np.asarray(mat.to_memory())
     else:
-        arr = np.array(mat, copy=True)
+        arr = np.array(mat, copy=True) if copy else np.asarray(mat)
+    target = next((d for d in accepted if arr.dtype == np.dtype(d)), accepted[0])
     try:
-        return arr.astype(dtype, copy=False)
+        return arr.astype(target, copy=False)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{where} must be numeric, got dtype {arr.dtype}") from err
 
@@ -90,6 +105,23 @@ def check_finite(X: np.ndarray, adata: AnnData, what: str) -> None:
             f"{what} has {int(bad.sum())} missing or infinite values in {rows.size} samples "
             f"(first: {names}); impute or drop them first"
         )
+
+
+def check_unique_genes(adata: AnnData, what: str) -> None:
+    """Raise ValueError when ``adata.var_names`` has duplicates (a lookup by gene name, as in
+    the records that :func:`desurv.tl.score` reads, would then pick either copy)."""
+    names = pd.Index(adata.var_names.astype(str))
+    if names.is_unique:
+        return
+    dup = names[names.duplicated()].unique()
+    shown = ", ".join(repr(g) for g in dup[:5])
+    if len(dup) > 5:
+        shown += f", ... ({len(dup)} in all)"
+    raise ValueError(
+        f"{what} has duplicated gene names ({shown}): genes are looked up by name, so a "
+        "duplicated name is ambiguous. Aggregate the duplicates or make the names unique "
+        "first (adata.var_names_make_unique())."
+    )
 
 
 def check_nonnegative(X: np.ndarray, what: str, adata: AnnData | None = None) -> None:

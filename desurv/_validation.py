@@ -19,6 +19,8 @@ from desurv._core.cox import TIES, check_ties
 
 __all__ = [
     "TIES",
+    "DTYPES",
+    "check_dtype",
     "check_expression",
     "check_nonnegative",
     "check_survival",
@@ -60,12 +62,26 @@ def _first(names: Sequence[Any], n: int = 5) -> str:
 
 
 def check_expression(
-    X: Any, *, name: str = "X"
+    X: Any, *, name: str = "X", dtypes: tuple[Any, ...] = (np.float64,)
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Validate a samples x genes expression matrix.
 
-    Returns the float array (n_samples, n_genes) and the sample and gene names (or None when
-    X is not a DataFrame).
+    Parameters
+    ----------
+    X : array-like, sparse matrix or DataFrame, shape (n_samples, n_genes)
+    name : str, default "X"
+        How messages call X.
+    dtypes : tuple of dtypes, default (float64,)
+        Floating types kept as they are; values of any other type are converted to the
+        first. An array of a kept type is not copied (nor is a DataFrame's single block), so
+        the caller must not modify the returned array.
+
+    Returns
+    -------
+    arr : ndarray, shape (n_samples, n_genes)
+        The values, of one of ``dtypes``.
+    samples, genes : ndarray of str or None
+        The sample and gene names, or None when X is not a DataFrame.
     """
     import pandas as pd
 
@@ -92,8 +108,10 @@ def check_expression(
         )
     if np.iscomplexobj(values):
         raise TypeError(f"{name} has complex values; expression must be real and nonnegative.")
+    kind = getattr(values, "dtype", None)
+    target = next((d for d in dtypes if kind == np.dtype(d)), dtypes[0])
     try:
-        arr = np.asarray(values, dtype=float)
+        arr = np.asarray(values, dtype=target)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{name} must be a numeric samples x genes array or DataFrame; could not convert "
@@ -105,16 +123,33 @@ def check_expression(
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); it needs samples and genes.")
-    bad = ~np.isfinite(arr)
-    if bad.any():
+    finite = np.isfinite(arr)  # one boolean array of X's shape (the negation only on failure)
+    if not finite.all():
+        bad = ~finite
         rows, cols = np.nonzero(bad)
         where = _where(rows, cols, samples, genes)
         raise ValueError(
             f"{name} has {int(bad.sum())} non-finite values (NaN or inf), e.g. at {where}. "
             "Impute or drop them before fitting."
         )
+    del finite
     check_nonnegative(arr, name, samples, genes)
     return arr, samples, genes
+
+
+#: The precisions a DeSurv fit can hold X in (``DeSurv(dtype=...)``).
+DTYPES = ("float64", "float32")
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """The numpy dtype of ``DeSurv(dtype=...)``: ``"float64"`` or ``"float32"`` (spelled as
+    these strings, so that ``get_params`` and the h5ad records keep them as text)."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(
+            f"dtype must be 'float64' (the default) or 'float32' (X held in single precision: "
+            f"about half the memory of a fit); got {dtype!r}. Pass the name as a string."
+        )
+    return np.dtype(dtype)
 
 
 def _where(rows, cols, samples, genes) -> str:
@@ -134,6 +169,7 @@ def check_survival(
     *,
     require_event: bool = True,
     where: str = "",
+    refuse_labelled_series: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The one check of survival data: times finite and >= 0, events 0/1 (booleans allowed).
 
@@ -152,6 +188,12 @@ def check_survival(
     require_event : bool, default True
     where : str
         Prefix naming where the data come from (e.g. ``"adata.obs['time']: "``).
+    refuse_labelled_series : bool, default False
+        Without ``sample_names`` (X is a plain array, so it has no sample names), refuse a
+        ``time``/``event`` Series whose index is not the default ``RangeIndex`` 0..n-1:
+        its labels name an order of the samples that X cannot confirm, and using it by
+        position would silently pair samples with other samples' survival. The estimator
+        sets it for ``fit(X, time, event)`` and ``score(X, time, event)``.
 
     Returns
     -------
@@ -161,6 +203,8 @@ def check_survival(
 
     if n_samples is None:
         n_samples = int(np.asarray(time).reshape(-1).shape[0])
+    if refuse_labelled_series and sample_names is None:
+        _refuse_labelled_series(time, event, where)
     out = []
     for label, v in (("time", time), ("event", event)):
         if isinstance(v, pd.Series) and sample_names is not None:
@@ -209,6 +253,25 @@ def check_survival(
             "one event."
         )
     return t, e
+
+
+def _refuse_labelled_series(time: Any, event: Any, where: str) -> None:
+    """Raise ValueError when ``time`` or ``event`` is a Series with a non-default index
+    while X has no sample names to align it to (see ``check_survival``)."""
+    import pandas as pd
+
+    for label, v in (("time", time), ("event", event)):
+        if not isinstance(v, pd.Series):
+            continue
+        if v.index.equals(pd.RangeIndex(len(v))):
+            continue
+        raise ValueError(
+            f"{where}{label} is a pandas Series indexed by {_first(v.index)}, but X is a plain "
+            "array with no sample names to align it to, so its values would be used by "
+            "position, whatever their labels say. Pass X as a DataFrame indexed by sample "
+            f"(then {label} is aligned on its index), or pass {label}.to_numpy() if the "
+            "values are already in the order of the rows of X."
+        )
 
 
 def split_survival_target(y: Any, event: Any = None) -> tuple[Any, Any]:
@@ -305,6 +368,14 @@ def check_hyperparameters(params: dict[str, Any], n_samples: int, n_genes: int) 
     if params["init_criterion"] not in ("loss", "cindex"):
         raise ValueError(
             f"init_criterion must be 'loss' or 'cindex'; got {params['init_criterion']!r}."
+        )
+    if check_dtype(params.get("dtype", "float64")) != np.float64 and (
+        params.get("variant", "default") != "default"
+    ):
+        raise ValueError(
+            f"dtype={params['dtype']!r} is available for the default variant only; "
+            f"variant={params['variant']!r} follows the R package in double precision. Use "
+            "dtype='float64' with it."
         )
     nj = params["n_jobs"]
     if nj is not None and (not isinstance(nj, numbers.Integral) or nj == 0):

@@ -144,3 +144,34 @@ def test_argument_errors(data):
         consensus_cluster(X, max_k=3, reps=2, k=5)
     with pytest.raises(ValueError, match="not both"):
         consensus_cluster(X, cohort_key=np.zeros(len(X)), weights_item=np.ones(len(X)))
+
+
+def test_extreme_magnitudes_cluster_like_unit_scale():
+    """Values near 1e300 (or 1e-300) overflow squared distances and correlations; the
+    clustering is scale-equivariant, so it is computed on X / max|X|: same classes."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (10, 6)), rng.normal(5, 1, (10, 6))])
+    ref = consensus_cluster_python(X, max_k=3, reps=10, seed=1)
+    for scale in (1e300, 1e-300):
+        out = consensus_cluster_python(X * scale, max_k=3, reps=10, seed=1)
+        pd.testing.assert_frame_equal(out["classes"], ref["classes"])
+    with pytest.raises(ValueError, match="1 NaN or infinite values"):
+        consensus_cluster_python(_one_nan(X), max_k=3, reps=5)
+
+
+def _one_nan(X):
+    Y = X.copy()
+    Y[0, 0] = np.nan
+    return Y
+
+
+def test_constant_sample_with_correlation_distance_is_named():
+    """Found by the property tests: a sample constant over the features gave scipy's bare
+    "The condensed distance matrix must contain only finite values"."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, (12, 5))
+    X[3] = 2.0
+    with pytest.raises(ValueError, match=r"1 sample\(s\) have the same value in every feature"):
+        consensus_cluster_python(X, max_k=3, reps=5, seed=0)
+    out = consensus_cluster_python(X, max_k=3, reps=5, seed=0, distance="euclidean")
+    assert out["classes"].notna().all().all()

@@ -45,6 +45,11 @@ of X.
 
 Layout for BLAS efficiency: W is stored as (p, B, k) so that all members form one p x (B k)
 matrix; H as (B, k, n). Samples are in time-sorted order inside the loop.
+
+Memory: the loop holds one copy of X (time-sorted, C-contiguous, made once by ``_Problem``)
+and otherwise arrays of k rows or columns (W, H, the scores, the products of X with them).
+X may be float32, which halves that copy: the products with X are then single-precision
+products (see ``_few_left``), everything else is float64.
 """
 
 from __future__ import annotations
@@ -147,8 +152,11 @@ class _Problem:
         ties: str = "efron",
         shift: int = 0,
     ) -> None:
-        # (p, n) sorted, times 2**-shift (exact: see fit_batch's binary unit)
-        self.X = np.ascontiguousarray(X[:, surv.order])
+        # (p, n) sorted, times 2**-shift (exact: see fit_batch's binary unit): the one copy
+        # of X made here, scaled in place; float32 X stays float32. np.take writes a
+        # C-contiguous array (X[:, order] is F-ordered, so making it C-contiguous copied X
+        # a second time)
+        self.X = np.take(X, surv.order, axis=1)
         if shift:
             np.ldexp(self.X, -shift, out=self.X)
         self.surv = surv
@@ -156,14 +164,14 @@ class _Problem:
         self.full = bool(np.all(mask > 0))
         self.p, self.n = self.X.shape
         self.n_samples = mask.sum(axis=1)  # (B,)
-        sq = (self.X**2).sum(axis=0)  # (n,)
+        sq = _column_sq_sums(self.X)  # (n,)
         self.x_norm2 = mask @ sq  # (B,)
         # gene-centred total sum of squares over each member's samples
-        gene_sums = _few_right(self.X, mask.T)  # (p, B)
+        gene_sums = _x_times_double(self.X, mask.T)  # (p, B)
         self.ss = np.maximum(self.x_norm2 - (gene_sums**2).sum(axis=0) / self.n_samples, 0.0)
         # the floor of H follows the unit of X (W is dimensionless): the fit stays the same
         # when X is multiplied by any constant, however small
-        self.h_floor = EPS * float(self.X.mean())
+        self.h_floor = EPS * float(self.X.mean(dtype=np.float64))
         self.ev = _events(surv, mask)
         ne = self.ev.n_events
         self.cox_w = per_event_weight(ne)  # 2 / n_events (B,)
@@ -194,24 +202,80 @@ class _Problem:
 _GEMV_MAX_BYTES = 8 * 2**20
 
 
+# Products with X are the only work of a fit on arrays of X's size. With float32 X (``DeSurv(
+# dtype="float32")``) they are single-precision products: the other operand is rounded to
+# float32 (a float64 operand would make numpy convert all of X to float64 for each product)
+# and the result, which has k rows or columns, comes back as float64, in which everything
+# else (the factors, the scores' moments, the Cox part, the loss) is computed. For float64 X
+# the casts are no-ops.
+_BLOCK_BYTES = 8 * 2**20  # gene blocks of this size for the float64 passes over float32 X
+
+
 def _few_left(M: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """M X for M (m, p) with few rows."""
+    """M X for M (m, p) with few rows (float64 result)."""
+    M = M.astype(X.dtype, copy=False)
     m = M.shape[0]
     if m >= 4:
-        return M @ X
-    if X.nbytes <= _GEMV_MAX_BYTES:
-        return np.stack([M[j] @ X for j in range(m)])
-    return (np.concatenate([M, np.zeros((4 - m, M.shape[1]))]) @ X)[:m]
+        out = M @ X
+    elif X.nbytes <= _GEMV_MAX_BYTES:
+        out = np.stack([M[j] @ X for j in range(m)])
+    else:
+        pad = np.zeros((4 - m, M.shape[1]), dtype=M.dtype)
+        out = (np.concatenate([M, pad]) @ X)[:m]
+    return out.astype(np.float64, copy=False)
 
 
 def _few_right(X: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """X M for M (n, m) with few columns."""
+    """X M for M (n, m) with few columns (float64 result)."""
+    M = M.astype(X.dtype, copy=False)
     m = M.shape[1]
     if m >= 4:
-        return X @ M
-    if X.nbytes <= _GEMV_MAX_BYTES:
-        return np.stack([X @ M[:, j] for j in range(m)], axis=1)
-    return (X @ np.concatenate([M, np.zeros((M.shape[0], 4 - m))], axis=1))[:, :m]
+        out = X @ M
+    elif X.nbytes <= _GEMV_MAX_BYTES:
+        out = np.stack([X @ M[:, j] for j in range(m)], axis=1)
+    else:
+        pad = np.zeros((M.shape[0], 4 - m), dtype=M.dtype)
+        out = (X @ np.concatenate([M, pad], axis=1))[:, :m]
+    return out.astype(np.float64, copy=False)
+
+
+def _gene_blocks(X: np.ndarray) -> range:
+    """Starts of blocks of rows (genes) of X of about ``_BLOCK_BYTES`` each."""
+    rows = max(1, _BLOCK_BYTES // max(1, X.shape[1] * 8))
+    return range(0, X.shape[0], rows)
+
+
+def _x_times_double(X: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """X M (p, m) in double precision: :func:`_few_right` for float64 X; for float32 X, X is
+    converted block by block (the data constants S and ||X||^2 are sums over a whole axis,
+    whose single-precision rounding would reach the loss)."""
+    if X.dtype == np.float64:
+        return _few_right(X, M)
+    step = _gene_blocks(X).step
+    return np.concatenate(
+        [_few_right(X[g : g + step].astype(np.float64), M) for g in _gene_blocks(X)]
+    )
+
+
+def _column_sq_sums(X: np.ndarray) -> np.ndarray:
+    """Sum over the genes of X**2 per sample, (n,) in float64, without a temporary of X's
+    size: the rows are added in order in blocks, each block's reduction starting from the
+    running sum, which is bitwise ``(X**2).sum(axis=0)`` for float64 X (numpy reduces axis
+    0 of a C-contiguous array row after row)."""
+    p, n = X.shape
+    step = _gene_blocks(X).step
+    buf = np.empty((min(step, p) + 1, n))
+    acc = None
+    for g0 in _gene_blocks(X):
+        m = min(p, g0 + step) - g0
+        if acc is None:  # the first block starts the sum itself, as numpy's reduction does
+            np.square(X[g0 : g0 + m], out=buf[:m], dtype=np.float64)
+            acc = buf[:m].sum(axis=0)
+        else:
+            buf[0] = acc
+            np.square(X[g0 : g0 + m], out=buf[1 : 1 + m], dtype=np.float64)
+            acc = buf[: 1 + m].sum(axis=0)
+    return acc
 
 
 def _wtx(prob: _Problem, W: np.ndarray) -> np.ndarray:
@@ -303,7 +367,9 @@ def standardised_scores(
     B = W.shape[0]
     mask = np.ones((B, X.shape[1])) if mask is None else np.asarray(mask, dtype=float)
     n = mask.sum(axis=1)
-    mean, zc = _mean_centred(np.einsum("pn,bpk->bkn", X, W), mask, n, bool(np.all(mask > 0)))
+    # float32 X: a single-precision product (as in the fit), its k x n result in float64
+    zt = np.einsum("pn,bpk->bkn", X, W.astype(X.dtype, copy=False)).astype(np.float64, copy=False)
+    mean, zc = _mean_centred(zt, mask, n, bool(np.all(mask > 0)))
     sd = _sd(zc, n)
     return (zc / sd[:, :, None]).transpose(0, 2, 1), mean, sd
 
@@ -691,7 +757,7 @@ def _exact_trial(
         if rows.size:
             B, k, n = zt.shape
             corr = (Wt[rows] - lin[rows]).reshape(rows.size, B * k)
-            zt += (corr.T @ prob.X[rows]).reshape(B, k, n)
+            zt += (corr.T.astype(prob.X.dtype, copy=False) @ prob.X[rows]).reshape(B, k, n)
     wtw = _gram(Wt)
     nmf = _nmf_part(prob, Wt, xht, wtw, hht, hp)
     ridge = _ridge_factor(prob, hp) * np.einsum("bk,bk->b", _diag(wtw), hh)
@@ -855,9 +921,13 @@ def fit_batch(
 
     Parameters
     ----------
-    X : ndarray, shape (p, n)
+    X : ndarray, shape (p, n), float64 or float32
         Nonnegative expression, genes x samples, input sample order. Its gene-centred sum of
-        squares over each member's samples must be positive.
+        squares over each member's samples must be positive. Copied once (time-sorted,
+        C-contiguous, in X's dtype). float32 X makes every product with X a
+        single-precision product (the only work on arrays of X's size, so a fit then holds
+        half the memory); the factors, the scores' moments, the Cox part and the loss stay
+        in float64, and so are the results.
     surv : SurvivalData
         Built from the (n,) times and events in input order.
     W0 : ndarray, shape (B, p, k)
@@ -1152,5 +1222,5 @@ def uniform_start(
     H = rng.uniform(0.0, 1.0, size=(batch, k, n))
     W /= np.maximum(np.linalg.norm(W, axis=1, keepdims=True), 1e-300)
     fit_mean = np.einsum("bpk,bkn->b", W, H) / (p * n)
-    H *= (float(np.mean(X)) / np.maximum(fit_mean, 1e-300))[:, None, None]
+    H *= (float(np.mean(X, dtype=np.float64)) / np.maximum(fit_mean, 1e-300))[:, None, None]
     return W, H, np.zeros((batch, k))

@@ -69,9 +69,12 @@ def consensus_fit(
     """
     from desurv.estimator import DeSurv
 
+    separate = event is not None  # (X, time, event), not scikit-learn's single y
     time, event = split_survival_target(time, event)
     arr, samples, _ = check_expression(X)
-    t, e = check_survival(time, event, arr.shape[0], samples)
+    t, e = check_survival(
+        time, event, arr.shape[0], samples, refuse_labelled_series=separate
+    )
     if not isinstance(n_fits, (int, np.integer)) or n_fits < 2:
         raise ValueError(f"n_fits must be an integer >= 2, got {n_fits!r}")
     params = {k: v for k, v in estimator_params.items() if k != "n_init"}

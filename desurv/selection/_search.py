@@ -375,9 +375,12 @@ class DeSurvSearch:
         self, with ``result_`` (:class:`SearchResult`), ``best_params_``, ``k_1se_``,
         ``params_1se_``, ``table_``, ``summary_``.
         """
+        separate = event is not None  # (X, time, event), not scikit-learn's single y
         time, event = split_survival_target(time, event)
         Xa, samples, _ = check_expression(X)
-        t, e = check_survival(time, event, Xa.shape[0], samples)
+        t, e = check_survival(
+            time, event, Xa.shape[0], samples, refuse_labelled_series=separate
+        )
         coh = None if cohort is None else np.asarray(cohort).astype(str)
         if coh is not None and coh.shape != (Xa.shape[0],):
             raise ValueError(f"cohort has shape {coh.shape}, need ({Xa.shape[0]},)")

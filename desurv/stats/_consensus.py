@@ -106,13 +106,19 @@ def _relabel_first_appearance(labels: np.ndarray) -> np.ndarray:
 
 def _distance_matrix(Xs: np.ndarray, distance: str) -> np.ndarray:
     """Condensed distances between the rows (samples) of ``Xs``, as R's CCP computes them."""
-    if distance == "pearson":
-        c = np.corrcoef(Xs)
-        return squareform(1.0 - c, checks=False)
-    if distance == "spearman":
-        from scipy.stats import rankdata  # noqa: PLC0415
+    if distance in ("pearson", "spearman"):
+        flat = ~(Xs.max(axis=1) > Xs.min(axis=1))
+        if flat.any():
+            raise ValueError(
+                f"{int(flat.sum())} sample(s) are constant over the {Xs.shape[1]} features of a "
+                f"resample, so their {distance} correlation (and distance) is undefined; use "
+                "distance='euclidean', p_feature=1 with more features, or drop those samples"
+            )
+        if distance == "spearman":
+            from scipy.stats import rankdata  # noqa: PLC0415
 
-        c = np.corrcoef(rankdata(Xs, axis=1))
+            Xs = rankdata(Xs, axis=1)
+        c = np.corrcoef(Xs)
         return squareform(1.0 - c, checks=False)
     metric = {
         "euclidean": "euclidean",
@@ -315,10 +321,29 @@ def consensus_cluster_python(
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D samples x features, got shape {X.shape}")
     if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinite values")
+        bad = int((~np.isfinite(X)).sum())
+        raise ValueError(
+            f"the matrix to cluster has {bad} NaN or infinite values; impute or drop them "
+            "(e.g. keep the genes without missing values) before consensus clustering"
+        )
+    # Every distance and clustering here is scale-equivariant, so one global rescaling
+    # changes no cluster; it keeps squared distances and correlations of values near
+    # 1e+-300 from overflowing or underflowing.
+    amax = float(np.max(np.abs(X))) if X.size else 0.0
+    if amax > 0.0 and not 1e-100 < amax < 1e100:
+        X = X / amax
     n, p = X.shape
     if sample_names is None:
         sample_names = [f"s{i + 1}" for i in range(n)]
+    if distance in ("pearson", "spearman") and n and p:
+        flat = ~(X.max(axis=1) > X.min(axis=1))
+        if flat.any():
+            raise ValueError(
+                f"{int(flat.sum())} sample(s) have the same value in every feature (e.g. "
+                f"{[sample_names[i] for i in np.flatnonzero(flat)[:5]]}): their {distance} "
+                "distance to any other sample is undefined; drop them or use "
+                "distance='euclidean'"
+            )
     if cluster_alg not in ("hc", "km", "pam"):
         raise ValueError(f"cluster_alg must be 'hc', 'km' or 'pam', got {cluster_alg!r}")
     if distance not in _DISTANCES:

@@ -103,7 +103,10 @@ def fit(
         ``lambda_`` (penalty on the standardised Cox coefficients), ``l1_ratio`` (xi),
         ``lambda_h`` (nu, the programs' energy ridge), ``ties``, ``tol``, ``max_iter``,
         ``n_init``, ``random_state``, ``n_jobs``, ``variant`` (``lambda_w``, gamma, with
-        ``variant="r-desurv"`` only), ...
+        ``variant="r-desurv"`` only), ``dtype`` (``"float32"`` holds the fit's X in single
+        precision: about half the memory; a float32 matrix is then used as it is), ...
+        The matrix is read, not copied (only a gene subset is), so beyond it a fit needs
+        what :class:`desurv.DeSurv` needs (``benchmarks/bench_memory.py``).
 
     Returns
     -------
@@ -142,15 +145,23 @@ def fit(
     mask = _genes_mask(adata, genes)
     if not mask.any():
         raise ValueError("no gene selected for the fit")
-    X = get_matrix(adata, layer)[:, mask]  # checked once, by DeSurv.fit (with the names)
+    # checked once, by DeSurv.fit (with the names). The matrix is only read, so it is not
+    # copied (a fresh copy held through the fit was one X more at the peak): the DataFrame
+    # wraps adata's array itself, and a gene subset is the one copy made here. A float32
+    # fit takes float32 data as they are.
+    kept = (np.float64, np.float32) if estimator_params.get("dtype") == "float32" else np.float64
+    X = get_matrix(adata, layer, dtype=kept, copy=False)
+    if not mask.all():
+        X = X[:, mask]
     used = adata.var_names[mask]
     from desurv.estimator import DeSurv
 
-    if copy:
-        adata = adata.copy()
     model = DeSurv(n_components=n_components, **estimator_params)
-    Xdf = pd.DataFrame(X, index=adata.obs_names.astype(str), columns=used.astype(str))
+    Xdf = pd.DataFrame(X, index=adata.obs_names.astype(str), columns=used.astype(str), copy=False)
     model.fit(Xdf, time, event)
+    del X, Xdf
+    if copy:  # after the fit, so that the copy's matrix and the fit's do not coexist
+        adata = adata.copy()
 
     k = model.W_.shape[1]
     W = np.zeros((adata.n_vars, k), dtype=np.float64)

@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from desurv._anndata import check_adata, check_finite, get_matrix, layer_name
+from desurv._anndata import (
+    check_adata,
+    check_finite,
+    check_unique_genes,
+    get_matrix,
+    layer_name,
+)
 from desurv.exceptions import DataWarning
 from desurv.pp._log1p import log1p_values, logged_layers
 from desurv.pp._quantile import quantile_to_target
@@ -72,6 +78,46 @@ def _preprocess(
     return X, genes, done
 
 
+def _check_projectable(
+    X: np.ndarray,
+    genes: pd.Index,
+    adata_new: AnnData,
+    layer: str | None,
+    applied: list[str],
+    pp_rec: dict,
+    preprocess: bool,
+) -> None:
+    """Refuse negative values in what is projected on W (the model's genes of the new
+    cohort, after the preprocessing applied), with the check ``DeSurv.predict`` uses.
+
+    None of the steps that :func:`score` replays (log1p, quantile normalisation to a
+    nonnegative training target, ranks) leaves negative values from valid input, so a
+    negative value here means the cohort is on another scale than the training data.
+    """
+    from desurv._validation import check_nonnegative
+
+    what = f"{layer_name(layer)} of the new cohort"
+    if applied:
+        what += f" after the model's preprocessing ({', '.join(applied)})"
+    try:
+        check_nonnegative(X, what, adata_new.obs_names, genes)
+    except ValueError as err:
+        steps = [str(s) for s in np.asarray(pp_rec.get("steps", []), dtype=object).ravel()]
+        how = (
+            "with preprocess=False the matrix is projected as it is"
+            if not preprocess
+            else f"the model's recorded preprocessing ({', '.join(steps) or 'none'}) has no "
+            "step that makes negative values valid input"
+        )
+        raise ValueError(
+            f"{err} desurv.tl.score projects the cohort on W as DeSurv.predict does, which "
+            f"refuses negative expression, and {how}. If the cohort is on a log scale (e.g. "
+            "log2(TPM + 0.001)), undo it with desurv.pp.unlog(adata_new) and score again "
+            "(with preprocess=True the model's log1p, if any, is then applied); otherwise "
+            "prepare it on the scale of the training cohort."
+        ) from None
+
+
 def project(
     adata_new: AnnData,
     model: AnnData,
@@ -123,9 +169,8 @@ def project(
 
     X = get_matrix(adata_new, layer)
     check_finite(X, adata_new, f"{layer_name(layer)} of the new cohort")
+    check_unique_genes(adata_new, "the new cohort (adata_new)")
     new_genes = pd.Index(adata_new.var_names.astype(str))
-    if not new_genes.is_unique:
-        raise ValueError("the new cohort has duplicated gene names; deduplicate them first")
     applied: list[str] = []
     if preprocess:
         X, new_genes, applied = _preprocess(
@@ -145,6 +190,8 @@ def project(
             f"Ensembl ids; e.g. model {list(model_genes[:3])}, new cohort "
             f"{list(adata_new.var_names[:3])}) or lower min_coverage"
         )
+    _check_projectable(X[:, col[present]], new_genes[col[present]], adata_new, layer, applied,
+                       rec.get("preprocessing", {}), preprocess)  # fmt: skip
     if len(missing):
         warnings.warn(
             f"{len(missing)} of the model's {n_needed} genes are missing from the new cohort "
@@ -248,7 +295,10 @@ def score(
         ``model`` has no fit under ``key`` (or no top genes with ``genes="top"``), or the
         layer does not exist.
     ValueError
-        The new cohort shares too few genes with the model, or has missing values.
+        The new cohort shares too few genes with the model, has missing values, or has
+        negative values in the model's genes after the preprocessing applied (as
+        ``DeSurv.predict``; none of the replayed steps makes them valid: undo a log scale
+        with :func:`desurv.pp.unlog`).
     """
     X, W, beta, info = project(
         adata_new, model, genes=genes, layer=layer, preprocess=preprocess,
