@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -158,6 +159,32 @@ def _monotone_likelihood(risk: np.ndarray, t: np.ndarray, e: np.ndarray, ties: s
     mask = np.ones((1, u.size))
     ll = [float(cox_loglik((c * u)[surv.order][None], surv, mask, ties)[0]) for c in (1, 10, 100)]
     return ll[2] > ll[1] > ll[0]
+
+
+_RESULT_FIELDS = ("W", "H", "beta", "n_iter", "converged", "beta_std", "score_mean", "score_sd")
+
+
+def _result_arrays(res: FitResult) -> dict[str, np.ndarray]:
+    """A FitResult as flat arrays (for a checkpoint)."""
+    out = {f: np.asarray(getattr(res, f)) for f in _RESULT_FIELDS}
+    for m, hist in enumerate(res.history):
+        for key, values in hist.items():
+            out[f"hist.{m}.{key}"] = np.asarray(values)
+    return out
+
+
+def _result_from_arrays(arrays: dict[str, np.ndarray]) -> FitResult:
+    """The FitResult that :func:`_result_arrays` flattened."""
+    B = int(np.asarray(arrays["n_iter"]).size)
+    history = []
+    for m in range(B):
+        prefix = f"hist.{m}."
+        history.append({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+    return FitResult(
+        arrays["W"], arrays["H"], arrays["beta"], history, arrays["n_iter"],
+        arrays["converged"].astype(bool), beta_std=arrays["beta_std"],
+        score_mean=arrays["score_mean"], score_sd=arrays["score_sd"],
+    )  # fmt: skip
 
 
 class DeSurv(BaseEstimator):
@@ -395,6 +422,8 @@ class DeSurv(BaseEstimator):
         W0: np.ndarray | None = None,
         H0: np.ndarray | None = None,
         beta0: np.ndarray | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 50,
     ) -> DeSurv:
         """Fit the model.
 
@@ -420,6 +449,18 @@ class DeSurv(BaseEstimator):
         beta0 : ndarray, shape (k,), optional
             Starting coefficients (default zeros): standardised (b) for the default variant,
             raw for ``variant="r-desurv"`` (as the R package).
+        checkpoint : str or path-like, optional
+            A ``.npz`` file for long fits: the result of the start selection and then the
+            full solver state every ``checkpoint_every`` iterations are written to it
+            atomically (temporary file + ``os.replace``). Calling ``fit`` again with the same
+            data, parameters and file after an interruption (even a SIGKILL) goes on from the
+            last save and gives the bitwise identical model of an uninterrupted fit; with
+            ``random_state=None`` the seed drawn by the first call is kept in the file. A file
+            from another fit is refused (ValueError naming it). Deleted when the fit ends.
+            Default variant only.
+        checkpoint_every : int, default 50
+            Iterations between two saves (each save writes X-independent arrays of the size
+            of W and H).
 
         Returns
         -------
@@ -463,7 +504,7 @@ class DeSurv(BaseEstimator):
             dropped = genes[~used] if genes is not None else np.flatnonzero(~used)
             warnings.warn(
                 f"{int((~used).sum())} genes are zero in every sample and were left out of the "
-                f"fit (their rows of W_ are 0): {list(dropped[:5])}"
+                f"fit (their rows of W_ are 0): {np.asarray(dropped[:5]).tolist()}"
                 + (" ..." if (~used).sum() > 5 else ""),
                 DataWarning,
                 stacklevel=2,
@@ -477,13 +518,23 @@ class DeSurv(BaseEstimator):
         Xc = _genes_by_samples(arr, used, dt)  # genes x samples, the core's orientation
         starts = self._starts(Xc, k, W0, H0, beta0, used, n)
         seq = check_random_state(self.random_state)
+        ckpt = None
+        if checkpoint is not None:
+            ckpt, seq = self._open_checkpoint(checkpoint, checkpoint_every, Xc, t, e, starts, seq)
         surv = SurvivalData.from_arrays(t, e)
         hp = self._hyper()
         if self.variant == "r-desurv":
             with _one_blas_thread():
                 res = self._fit_r_variant(Xc, t, e, starts, k, seq, hp)
         else:
-            res = self._fit_default(Xc, surv, starts, hp, t, e, seq)
+            self._ckpt = ckpt
+            try:
+                res = self._fit_default(Xc, surv, starts, hp, t, e, seq)
+            finally:
+                self._ckpt = None
+                del self._ckpt
+        if ckpt is not None:
+            ckpt.remove()
 
         del Xc
         W_full = np.zeros((p, k), dtype=dt)
@@ -617,8 +668,42 @@ class DeSurv(BaseEstimator):
             bs.append(b[0])
         return np.stack(Ws), np.stack(Hs), np.stack(bs)
 
-    def _run(self, Xc, surv, W0, H0, b0, hp, max_iter, warmup):
-        """fit_batch over the batch, split across n_jobs processes when asked."""
+    def _open_checkpoint(self, path, every, Xc, t, e, starts, seq):
+        """The fit's checkpoint file, and the seed to use (the saved one on a resume of a
+        fit whose seed was drawn afresh)."""
+        import numbers  # noqa: PLC0415
+
+        from desurv._core.checkpoint import FitCheckpoint, fingerprint  # noqa: PLC0415
+
+        if self.variant != "default":
+            raise ValueError("checkpoint= is available for variant='default' only")
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ValueError(f"checkpoint_every must be an integer >= 1, got {every!r}")
+        rs = self.random_state
+        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+            seed_key = f"int:{int(rs)}"
+        elif isinstance(rs, np.random.SeedSequence):
+            seed_key = f"seq:{rs.entropy}:{rs.spawn_key}"
+        else:  # None or a Generator: a fresh seed, kept in the file
+            seed_key = "fresh"
+        params = {
+            k: v for k, v in sorted(self.get_params().items())
+            if k not in ("n_jobs", "verbose", "random_state")
+        }  # fmt: skip
+        given = [] if starts is None else [np.asarray(a) for a in starts]
+        fp = fingerprint(Xc, t, e, repr(params), seed_key, *given)
+        ckpt = FitCheckpoint(path, int(every), fp)
+        if seed_key == "fresh":
+            saved = ckpt.get("seed")
+            if saved is not None:
+                seq = np.random.SeedSequence(int(str(saved["entropy"])))
+            else:
+                ckpt.save("seed", {"entropy": np.array(str(seq.entropy))})
+        return ckpt, seq
+
+    def _run(self, Xc, surv, W0, H0, b0, hp, max_iter, warmup, phase=None):
+        """fit_batch over the batch, split across n_jobs processes when asked (with a
+        checkpoint of a single-start ``phase`` when the fit has one)."""
         n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
         if n_jobs == -1:
             import os
@@ -631,6 +716,15 @@ class DeSurv(BaseEstimator):
             def callback(it: int, n_active: int) -> None:
                 if it % 50 == 0 or n_active == 0:
                     logger.info("iteration %d: %d of %d fits still running", it, n_active, B)
+
+        ckpt = getattr(self, "_ckpt", None)
+        resume: dict[str, Any] = {}
+        if ckpt is not None and phase is not None and B == 1:
+            resume = {
+                "state": ckpt.get(phase),
+                "on_state": lambda st: ckpt.save(phase, st),
+                "state_every": ckpt.every,
+            }
 
         def run(c: np.ndarray | slice, cb=None) -> FitResult:
             return fit_batch(
@@ -645,6 +739,7 @@ class DeSurv(BaseEstimator):
                 warmup=warmup,
                 callback=cb,
                 **SOLVERS[self.solver],
+                **resume,
             )
 
         try:
@@ -690,12 +785,19 @@ class DeSurv(BaseEstimator):
             starts = self._random_starts(Xc, self.n_components, seq, count)
         else:
             count = 1
+        ckpt = getattr(self, "_ckpt", None)
         if count == 1:
-            res = self._run(Xc, surv, *starts, hp, self.max_iter, warm)
+            res = self._run(Xc, surv, *starts, hp, self.max_iter, warm, phase="final")
             history = [res.history[0]]
         else:
             pre_iter = min(int(self.init_max_iter), int(self.max_iter))
-            pre = self._run(Xc, surv, *starts, hp, pre_iter, warm)
+            saved = None if ckpt is None else ckpt.get("pre")
+            if saved is not None:
+                pre = _result_from_arrays(saved)
+            else:
+                pre = self._run(Xc, surv, *starts, hp, pre_iter, warm)
+                if ckpt is not None:
+                    ckpt.save("pre", _result_arrays(pre))
             if self.init_criterion == "loss":
                 scores = np.array([h["loss"][-1] for h in pre.history])
                 best = int(np.argmin(scores))
@@ -741,6 +843,7 @@ class DeSurv(BaseEstimator):
                     hp,
                     remaining,
                     max(0, warm - done_iter),
+                    phase="final",
                 )
                 history.append(res.history[0])
         best = 0

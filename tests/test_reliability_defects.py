@@ -505,3 +505,23 @@ def test_r_coxph_perfect_ordering_returns_a_result():
     # reported as NaN, as R says, instead of a crash
     assert "x" in out["coefficients"].index
     assert np.isfinite(out["loglik"]) and np.isnan(out["wald"]["statistic"])
+
+
+@pytest.mark.parametrize("scale", [1e80, 1e90, 1e100, 1e-100])
+def test_extreme_units_fit_like_unit_scale_without_lapack_noise(capfd, scale):
+    """Item 3: X times 1e80..1e100 raised a raw LinAlgError from the lasso subproblem and
+    LAPACK printed 'On entry to DLASCL parameter number 4 had an illegal value'. The model is
+    scale-free: the same programs and C-index, nothing printed."""
+    rng = np.random.default_rng(0)
+    X = rng.gamma(2.0, 1.0, (60, 30))
+    t, e = rng.exponential(10, 60), (rng.random(60) < 0.7).astype(int)
+    kw = dict(n_init=1, max_iter=80, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = DeSurv(2, **kw).fit(X, t, e)
+        big = DeSurv(2, **kw).fit(X * scale, t, e)
+    assert np.all(np.isfinite(big.W_)) and np.all(np.isfinite(big.coef_))
+    np.testing.assert_allclose(big.W_, ref.W_, rtol=1e-6, atol=1e-12)
+    assert big.train_cindex_ == pytest.approx(ref.train_cindex_, abs=1e-9)
+    out, err = capfd.readouterr()
+    assert "On entry to" not in err + out

@@ -54,6 +54,7 @@ products (see ``_few_left``), everything else is float64.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -916,6 +917,9 @@ def fit_batch(
     sweeps: tuple[int, int] = (H_SWEEPS, W_SWEEPS),
     extrapolate: bool = False,
     gain0: float | None = None,
+    state: dict[str, np.ndarray] | None = None,
+    on_state=None,
+    state_every: int = 0,
 ) -> FitResult:
     """Fit a batch of B independent DeSurv problems that share X and the survival data.
 
@@ -964,6 +968,16 @@ def fit_batch(
         Starting gain of the survival gradient in the HALS W surrogate, doubled after a full
         step and cut to the accepted fraction after a damped one (within [GAIN_MIN,
         GAIN_MAX]); None: a fixed gain of 1.
+
+    state : dict of arrays, optional
+        The loop state an ``on_state`` call handed out (all of it: iterates, the incremental
+        products W^T X and W^T W, step sizes, extrapolation and gain state, loss records,
+        the iteration reached): the fit goes on from there and ends exactly as the
+        uninterrupted fit (same X, survival data, starts and arguments).
+    on_state : callable(dict of arrays) or None
+        Called with a copy of the loop state every ``state_every`` iterations (checkpoints).
+    state_every : int, default 0
+        Iterations between two ``on_state`` calls (0: never).
 
     Returns
     -------
@@ -1026,7 +1040,42 @@ def fit_batch(
     W, H, zt, wtw = _normalise(W, H, zt, wtw)
     if extrapolate:
         W_last, H_last = W.copy(), H.copy()  # the last iterate before extrapolation
-    for it in range(1, max_iter + 1):
+    first = 1
+    keep = functools.partial(np.array, copy=True, order="K")  # copies in the same layout
+    if state is not None:
+        if state["W"].shape != W.shape or state["H"].shape != H.shape:
+            raise ValueError(
+                f"the saved solver state has W {state['W'].shape} and H {state['H'].shape}, "
+                f"this fit {W.shape} and {H.shape}: it belongs to another fit"
+            )
+        W, H, beta = keep(state["W"]), keep(state["H"]), keep(state["beta"])
+        zt, wtw = keep(state["zt"]), keep(state["wtw"])
+        n_iter, converged = state["n_iter"].astype(int), state["converged"].astype(bool)
+        active, prev = state["active"].astype(int), keep(state["prev"])
+        step, xw, damped = keep(state["step"]), keep(state["xw"]), state["damped"].astype(bool)
+        gain = keep(state["gain"])
+        rec_mask, rec_table = state["rec_mask"].astype(bool), state["rec_table"]
+        records = [(np.flatnonzero(m), t[m].copy()) for m, t in zip(rec_mask, rec_table)]
+        if extrapolate:
+            W_last, H_last = keep(state["W_last"]), keep(state["H_last"])
+        first = int(state["it"]) + 1
+
+    def _state(it: int) -> dict[str, np.ndarray]:
+        table = np.zeros((len(records), B, len(LOSS_PARTS)))
+        mask_r = np.zeros((len(records), B), dtype=bool)
+        for i, (members, parts) in enumerate(records):
+            table[i, members] = parts
+            mask_r[i, members] = True
+        live = {"W": W, "H": H, "beta": beta, "zt": zt, "wtw": wtw, "n_iter": n_iter,
+                "converged": converged, "active": active, "prev": prev, "step": step, "xw": xw,
+                "damped": damped, "gain": gain}  # fmt: skip
+        if extrapolate:
+            live.update(W_last=W_last, H_last=H_last)
+        out = {name: keep(value) for name, value in live.items()}
+        out.update(it=np.array(it), rec_mask=mask_r, rec_table=table)
+        return out
+
+    for it in range(first, max_iter + 1):
         if active.size == 0:
             break
         every = active.size == B
@@ -1116,6 +1165,8 @@ def fit_batch(
         active = active[~done]
         if callback is not None:
             callback(it, int(active.size))
+        if on_state is not None and state_every > 0 and it % state_every == 0 and active.size:
+            on_state(_state(it))
 
     zt = _wtx(prob, W)
     if a == 0 and refit_beta:
