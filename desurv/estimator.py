@@ -968,13 +968,30 @@ class DeSurv(BaseEstimator):
             )
         return arr
 
+    def _finite(self, values: np.ndarray, what: str, arr: np.ndarray) -> np.ndarray:
+        """``values`` when finite; else a ValueError on the units of X (an overflow)."""
+        if np.all(np.isfinite(values)):
+            return values
+        raise ValueError(
+            f"the {what} of X overflow (non-finite values): X (max {float(np.max(arr)):.3g}) "
+            f"is on a scale far from the training data's (training score sd "
+            f"{np.asarray(self.sd_z_).round(6).tolist()}); put X in the units of the "
+            "training data (same normalisation and log scale)"
+        )
+
     def transform(self, X: Any) -> np.ndarray:
         """Factor scores Z^T = X W, shape (n_samples, k), for samples x genes X."""
-        return self._align(X) @ self.W_
+        arr = self._align(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = arr @ self.W_
+        return self._finite(Z, "factor scores", arr)
 
     def predict(self, X: Any) -> np.ndarray:
         """Risk score X W beta, shape (n_samples,); higher = worse prognosis."""
-        return self.transform(X) @ self.coef_
+        arr = self._align(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            risk = (arr @ self.W_) @ self.coef_
+        return self._finite(risk, "risk scores", arr)
 
     def score(self, X: Any, time: Any, event: Any = None) -> float:
         """Harrell's C-index of :meth:`predict` on (X, time, event) (R's conventions).
@@ -986,4 +1003,6 @@ class DeSurv(BaseEstimator):
         arr = self._align(X)
         samples = X.index.astype(str).to_numpy() if isinstance(X, pd.DataFrame) else None
         t, e = check_survival(time, event, arr.shape[0], samples, refuse_labelled_series=separate)
-        return float(concordance_index(t, e, arr @ self.W_ @ self.coef_))
+        with np.errstate(over="ignore", invalid="ignore"):
+            risk = arr @ self.W_ @ self.coef_
+        return float(concordance_index(t, e, self._finite(risk, "risk scores", arr)))

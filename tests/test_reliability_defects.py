@@ -525,3 +525,28 @@ def test_extreme_units_fit_like_unit_scale_without_lapack_noise(capfd, scale):
     assert big.train_cindex_ == pytest.approx(ref.train_cindex_, abs=1e-9)
     out, err = capfd.readouterr()
     assert "On entry to" not in err + out
+
+
+def test_scoring_far_outside_the_training_units_is_refused_not_infinite():
+    """Found by the property tests: a model fitted on values near 1e-300 (raw coefficients
+    near 1e300) scoring a cohort near 1e20 returned a risk of -inf."""
+    rng = np.random.default_rng(0)
+    X = rng.gamma(2.0, 1.0, (20, 4)) * 1e-300
+    t, e = rng.exponential(10, 20), (rng.random(20) < 0.7).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = DeSurv(2, n_init=1, max_iter=20, warmup_iter=5, random_state=0).fit(X, t, e)
+    new = rng.gamma(2.0, 1.0, (5, 4)) * 1e20
+    assert np.all(np.isfinite(m.transform(new)))  # the scores themselves are finite
+    with pytest.raises(ValueError, match="risk scores of X overflow"):
+        m.predict(new)
+    with pytest.raises(ValueError, match="overflow"):
+        m.score(new, t[:5], e[:5])
+    a = ad.AnnData(X, obs=pd.DataFrame({"time": t, "event": e}, index=[f"s{i}" for i in range(20)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tl.fit(a, n_components=2, n_init=1, max_iter=20, warmup_iter=5, random_state=0)
+    b = ad.AnnData(new, var=pd.DataFrame(index=a.var_names))
+    with pytest.raises(ValueError, match="scores overflow"):
+        tl.score(b, a)
+    np.testing.assert_allclose(m.predict(X * 3), 3 * m.predict(X))  # ordinary use unchanged

@@ -304,8 +304,16 @@ def score(
         adata_new, model, genes=genes, layer=layer, preprocess=preprocess,
         min_coverage=min_coverage, key=key, stacklevel=3,
     )
-    scores = X @ W
-    risk = scores @ beta
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = X @ W
+        risk = scores @ beta
+    if not (np.all(np.isfinite(scores)) and np.all(np.isfinite(risk))):
+        raise ValueError(
+            f"the new cohort's scores overflow (non-finite values): its {layer_name(layer)} "
+            f"(max {float(np.max(X)) if X.size else 0.0:.3g} after preprocessing) is on a scale "
+            "far from the training data's; put it in the training data's units (same "
+            "normalisation and log scale) before scoring"
+        )
     missing, applied = info["missing_genes"], info["preprocessing"]
     n_needed, n_present, coverage = info["n_needed"], info["n_present"], info["coverage"]
     rec = info["record"]
