@@ -1,4 +1,6 @@
-"""Command line of desurv: ``desurv demo`` (the main job) and ``desurv datasets ...``.
+"""Command line of desurv: ``desurv demo`` (the main job), ``desurv datasets ...`` and the
+analysis commands ``fit``, ``select``, ``score``, ``validate``, ``top-genes``
+(:mod:`desurv._cli_analysis`).
 
 Every command reports an error as one line on stderr, ``desurv <command>: error: <what is
 wrong and what to do>``, and exits with status 1 (2 for bad usage). ``-v`` / ``--verbose``,
@@ -72,6 +74,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default=None, help="optional folder for a CSV of the results")
 
+    from desurv._cli_analysis import add_commands
+
+    add_commands(sub, common)
     datasets = sub.add_parser(
         "datasets", parents=[common], help="list, describe and fetch the paper's cohorts"
     )
@@ -118,6 +123,10 @@ def _run(args: argparse.Namespace) -> int:
             out=args.out,
         )
         return 0
+    from desurv._cli_analysis import HANDLERS
+
+    if args.command in HANDLERS:
+        return HANDLERS[args.command](args)
     if args.command == "datasets":
         datasets = importlib.import_module("desurv.datasets")
         return int(datasets._cli(args.action, args.ids, cancer=args.cancer, role=args.role) or 0)
@@ -139,8 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         error (reported as one line on stderr; the traceback too with ``--verbose``), 2 for
         bad usage, 130 when interrupted.
     """
+    from desurv._cli_analysis import COMMANDS, apply_config
+
     parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
+    if args.command in COMMANDS and not extra:
+        try:
+            args = apply_config(parser, argv)  # --config values as defaults; flags win
+        except (OSError, ValueError) as exc:
+            print(f"desurv {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
     if extra and args.command == "datasets" and not any(a.startswith("-") for a in extra):
         args.ids += extra  # ids after an option (`fetch -v ID`): argparse leaves them over
     elif extra:
@@ -148,6 +166,19 @@ def main(argv: list[str] | None = None) -> int:
     verbose = bool(getattr(args, "verbose", False))
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    elif not getattr(args, "quiet", False) and args.command in COMMANDS:
+        logging.basicConfig(level=logging.WARNING, format="desurv: %(message)s")
+    if args.command in COMMANDS:
+        import warnings  # noqa: PLC0415
+
+        if getattr(args, "quiet", False):
+            warnings.simplefilter("ignore")
+        else:  # one line per warning on stderr, without the source line
+
+            def _show(message, category, filename, lineno, file=None, line=None):
+                print(f"desurv: {category.__name__}: {message}", file=sys.stderr)
+
+            warnings.showwarning = _show
     where = "desurv " + " ".join(
         str(part) for part in (args.command, getattr(args, "action", None)) if part
     )

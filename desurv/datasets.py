@@ -199,11 +199,32 @@ def fetch(
     """
     e = _entry(dataset_id)
     paths: dict[str, builtins.list[Path]] = {}
-    for f in e.files:
-        paths.setdefault(f.role, []).append(
-            locate(e, f, download=download, progressbar=progressbar, retries=retries)
-        )
+    try:
+        for f in e.files:
+            paths.setdefault(f.role, []).append(
+                locate(e, f, download=download, progressbar=progressbar, retries=retries)
+            )
+    except DatasetNotAvailableError as exc:
+        hint = _stand_in_hint(e)
+        if hint:
+            raise type(exc)(f"{exc} {hint}") from None
+        raise
     return paths
+
+
+def _stand_in_hint(entry: CohortEntry) -> str:
+    """'A local stand-in exists: ...' for the mirror's subsets of a cohort, or ''."""
+    found = []
+    for other in load_registry().values():
+        if other.derived_from == entry.id and _availability(other) == "mirror":
+            found.append(f"{other.id} ({other.name})")
+    if not found:
+        return ""
+    first = found[0].split(" ", 1)[0]
+    return (
+        f"A local stand-in exists: {'; '.join(found)}; load it with "
+        f"desurv.datasets.load({first!r}) or --cohort {first}."
+    )
 
 
 def load(

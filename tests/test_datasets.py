@@ -382,3 +382,16 @@ def test_subtype_tables_attach_by_sample_id():
         ds.add_subtypes(a, "TCGA_PAAD", "Bogus")
     with pytest.raises(KeyError, match="no subtype table"):
         ds.subtypes("Nowhere")
+
+
+def test_unavailable_cohort_names_its_local_stand_in(monkeypatch):
+    """When a cohort cannot be downloaded, the error says which mirror subset stands in."""
+    def no_network(entry, f, **kw):
+        raise DatasetNotAvailableError(f"cohort {entry.id!r}: the download failed.")
+
+    monkeypatch.setattr(ds, "locate", no_network)
+    with pytest.raises(DatasetNotAvailableError, match=r"A local stand-in exists: tcga_paad_3k"):
+        ds.fetch("tcga_paad")
+    with pytest.raises(DatasetNotAvailableError) as info:
+        ds.fetch("cptac_pdac")  # no stand-in in the mirror: the message is unchanged
+    assert "stand-in" not in str(info.value)
