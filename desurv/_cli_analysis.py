@@ -37,6 +37,11 @@ logger = logging.getLogger("desurv")
 
 COMMANDS = ("fit", "select", "score", "validate", "top-genes")
 
+
+class UsageError(ValueError):
+    """Bad usage found after parsing (e.g. a required option given neither as a flag nor in
+    the ``--config`` file): exit status 2."""
+
 #: DeSurv's constructor arguments reachable by a flag (random_state is --seed)
 _FIT_PARAMS: dict[str, tuple[type, Any, str]] = {
     "n_components": (int, 3, "number of factors k"),
@@ -194,7 +199,7 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
 
     score = sub.add_parser("score", help="score a new cohort on a fitted model", **kw,
                            epilog="example:\n  " + _EXAMPLES["score"])  # fmt: skip
-    score.add_argument("--model", required=True, metavar="FILE", help="model.h5ad of desurv fit")
+    score.add_argument("--model", metavar="FILE", help="model.h5ad of desurv fit (required)")
     _add_input(score, pp=False)
     _add_common(score)
     score.add_argument("--genes", choices=["all", "top"], default="all")
@@ -202,7 +207,7 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
 
     val = sub.add_parser("validate", help="the paper's external validation", **kw,
                          epilog="example:\n  " + _EXAMPLES["validate"])  # fmt: skip
-    val.add_argument("--model", required=True, metavar="FILE", help="model.h5ad of desurv fit")
+    val.add_argument("--model", metavar="FILE", help="model.h5ad of desurv fit (required)")
     val.add_argument("--val", action="append", default=None, metavar="NAME=FILE",
                      help="a validation cohort (.h5ad); repeat for several")  # fmt: skip
     val.add_argument("--val-cohort", action="append", default=None, metavar="ID",
@@ -222,10 +227,21 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     val.add_argument("--cutpoint-n-starts", type=int, default=None)
     val.add_argument("--reps", type=int, default=100)
     val.add_argument("--subtype-keys", nargs="*", default=[])
+    val.add_argument("--n-top", type=int, default=None,
+                     help="top genes per factor (default: the model's top_genes record)")
+    val.add_argument("--top-method", choices=["specificity", "weight"], default="specificity")
+    for name, default in (("cindex_score", "top"), ("hr_score", "full"),
+                          ("cutpoint_score", "top")):  # fmt: skip
+        val.add_argument(_flag(name), choices=["top", "full"], default=default)
+    val.add_argument("--z-grid", nargs="+", type=float, default=None,
+                     help="candidate cutpoints (default -2 to 2 by 0.2)")
+    val.add_argument("--n-clusters", nargs="+", type=int, default=[2, 3])
+    val.add_argument("--p-item", type=float, default=0.8)
+    val.add_argument("--p-feature", type=float, default=0.8)
 
     top = sub.add_parser("top-genes", help="top genes of each factor of a fitted model", **kw,
                          epilog="example:\n  " + _EXAMPLES["top-genes"])  # fmt: skip
-    top.add_argument("--model", required=True, metavar="FILE", help="model.h5ad of desurv fit")
+    top.add_argument("--model", metavar="FILE", help="model.h5ad of desurv fit (required)")
     _add_common(top)
     top.add_argument("--n-top", type=int, default=50)
     top.add_argument("--method", choices=["specificity", "weight"], default="specificity")
@@ -607,9 +623,11 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_model(path: str):
+def _read_model(path: str | None):
     import anndata as ad  # noqa: PLC0415
 
+    if not path:
+        raise UsageError("--model FILE is required (the model.h5ad that desurv fit wrote)")
     if not Path(path).is_file():
         raise FileNotFoundError(f"--model {path}: no such file")
     try:
@@ -686,7 +704,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             event_key=args.event_col, min_coverage=args.min_coverage, cutpoint=args.cutpoint,
             cutpoint_reference=args.cutpoint_reference, cutpoint_folds=args.cutpoint_folds,
             cutpoint_n_starts=args.cutpoint_n_starts, reps=args.reps,
-            subtype_keys=args.subtype_keys, random_state=seed,
+            subtype_keys=args.subtype_keys, random_state=seed, n_top=args.n_top,
+            top_method=args.top_method, cindex_score=args.cindex_score,
+            hr_score=args.hr_score, cutpoint_score=args.cutpoint_score, z_grid=args.z_grid,
+            n_clusters=args.n_clusters, p_item=args.p_item, p_feature=args.p_feature,
         )  # fmt: skip
         for name in ("per_cohort", "pooled", "cutpoint", "cutpoint_choice", "groups", "logrank",
                      "forest", "fisher", "cluster_terms", "samples"):  # fmt: skip
@@ -705,7 +726,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         keys = ("model", "val", "val_cohort", "val_unlog", "design", "implementation",
                 "no_nmf", "time_col", "event_col", "min_coverage", "cutpoint",
                 "cutpoint_reference", "cutpoint_folds", "cutpoint_n_starts", "reps",
-                "subtype_keys", "seed", "no_figures")  # fmt: skip
+                "subtype_keys", "seed", "no_figures", "n_top", "top_method", "cindex_score",
+                "hr_score", "cutpoint_score", "z_grid", "n_clusters", "p_item", "p_feature")
         write_toml(out / "config.toml", _config(args, files, keys))
     print(f"desurv validate ({args.design}): {len(cohorts)} cohort(s) -> {args.out}")
     return 0

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         error (reported as one line on stderr; the traceback too with ``--verbose``), 2 for
         bad usage, 130 when interrupted.
     """
-    from desurv._cli_analysis import COMMANDS, apply_config
+    from desurv._cli_analysis import COMMANDS, UsageError, apply_config
 
     parser = _build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -191,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{where}: interrupted", file=sys.stderr)
         return 130
+    except UsageError as exc:
+        print(f"{where}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - the command line reports every error
         if verbose:
             traceback.print_exc()

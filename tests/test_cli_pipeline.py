@@ -131,6 +131,11 @@ def test_select_fit_topgenes_score_validate(files):
         assert (files / "val" / name).is_file(), name
     comp = pd.read_csv(files / "val" / "comparison.tsv", sep="\t", index_col=0)
     assert list(comp.columns) == ["desurv", "nmf", "difference"]
+    # the validation repeated from its config: the same tables, byte for byte
+    r = run("validate", "--config", "val/config.toml", "--out", "val2", "-q", cwd=files)
+    assert r.returncode == 0, r.stderr
+    for name in ("per_cohort.tsv", "pooled.tsv", "comparison.tsv", "samples.tsv"):
+        assert (files / "val" / name).read_bytes() == (files / "val2" / name).read_bytes()
 
 
 def test_help_of_every_command_has_an_example(files):
@@ -199,3 +204,8 @@ def test_readme_pipeline_example_runs(files):
         r = run(*args[1:], cwd=work)
         assert r.returncode == 0, f"{line}\n{r.stderr}"
     assert (work / "val" / "comparison.tsv").is_file()
+
+
+def test_model_is_required_unless_the_config_gives_it(files):
+    r = run("top-genes", "--n-top", "5", "--out", "t", cwd=files)
+    assert r.returncode == 2 and "--model FILE is required" in r.stderr
