@@ -143,3 +143,36 @@ def test_plots_of_a_real_fit(tmp_path, make_toy_adata):
     pl.heatmap(a, factor=1, save=tmp_path / "h.png")
     pl.kaplan_meier(a, "desurv_risk", cut="median", save=tmp_path / "k.png")
     assert all(_is_png(tmp_path / f) for f in ("l.png", "h.png", "k.png"))
+
+
+def test_figures_carry_units_and_a_legend_for_every_colour_bar():
+    """The Kaplan-Meier x axis read "time (time)" although uns['units'] says months, and the
+    heatmap's score and time bars had no colour legend."""
+    import warnings
+
+    import desurv
+
+    a = desurv.datasets.load("tcga_paad_3k")
+    desurv.pp.log1p(a)
+    desurv.pp.filter_genes(a, n_top=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        desurv.tl.fit(a, n_components=2, n_init=1, max_iter=60, warmup_iter=10,
+                      random_state=0)  # fmt: skip
+    a.obs["grp"] = np.where(a.obs["desurv_risk"] > a.obs["desurv_risk"].median(), "high", "low")
+    ax = desurv.pl.kaplan_meier(a, "grp", show=False)
+    assert ax.get_xlabel() == "time (months)"
+    b = a.copy()
+    del b.uns["units"]
+    assert desurv.pl.kaplan_meier(b, "grp", show=False).get_xlabel() == (
+        "time (time; unit not recorded)"
+    )
+    fig = desurv.pl.heatmap(a, factor=1, n_top=10, show=False)
+    # 3 annotation bars + heatmap, each with its own colour bar at the right
+    assert len(fig.axes) == 8
+    labels = [t.get_text() for t in fig.axes[1].get_yticklabels()] + [
+        t.get_text() for t in fig.axes[3].get_yticklabels()
+    ]
+    assert "time (months)" in labels
+    event_cb = [t.get_text() for t in fig.axes[6].get_yticklabels()]
+    assert event_cb == ["censored", "event"]

@@ -116,12 +116,28 @@ def heatmap(
         (f"{event_key}", event[order][None, :], ListedColormap(["#d9d9d9", "#b2182b"])),
     ]
     ax_heat = fig.add_subplot(gs[3, 0])
+    import matplotlib.ticker  # noqa: PLC0415
+
+    from desurv.pl._survival import time_label  # noqa: PLC0415
+
+    # the time bar's row label carries the unit
+    bars[1] = (time_label(adata, time_key).replace("time", time_key, 1), *bars[1][1:])
     for i, (label, values, bar_cmap) in enumerate(bars):
         axb = fig.add_subplot(gs[i, 0], sharex=ax_heat)
-        axb.imshow(values, aspect="auto", cmap=bar_cmap, interpolation="nearest")
+        imb = axb.imshow(values, aspect="auto", cmap=bar_cmap, interpolation="nearest",
+                         vmin=0 if i == 2 else None, vmax=1 if i == 2 else None)  # fmt: skip
         axb.set_yticks([0])
         axb.set_yticklabels([label], fontsize=8)
         axb.tick_params(axis="x", bottom=False, labelbottom=False)
+        # every colour bar gets its legend: a small colorbar at its right
+        cb = fig.colorbar(imb, cax=fig.add_subplot(gs[i, 1]), orientation="vertical")
+        cb.ax.tick_params(labelsize=6)
+        if i == 2:
+            cb.set_ticks([0.25, 0.75])
+            cb.set_ticklabels(["censored", "event"])
+        else:
+            cb.locator = matplotlib.ticker.MaxNLocator(3)
+            cb.update_ticks()
     fig.axes[1].set_title(f"Factor {factor}: top {len(genes)} genes", fontsize=10)
     lim = min(3.0, float(np.nanmax(np.abs(M)))) if standard_scale and M.size else None
     im = ax_heat.imshow(

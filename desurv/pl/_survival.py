@@ -15,6 +15,19 @@ from desurv.pl._utils import finish, new_axes
 from desurv.stats._logrank import logrank_test
 
 
+def time_label(adata: AnnData | None, time_key: str = "time", unit: str | None = None) -> str:
+    """Axis label of follow-up time with its unit: ``"time (months)"`` when the cohort
+    records it (``uns['units']['time']``, as the data registry writes, or an
+    ``obs['time_unit']`` column), else ``"time (<column>; unit not recorded)"``."""
+    if unit is None and adata is not None:
+        from desurv.pp._unlog import time_unit  # noqa: PLC0415
+
+        unit = time_unit(adata, time_key=time_key)
+    if unit:
+        return f"time ({unit})"
+    return f"time ({time_key}; unit not recorded)"
+
+
 def _groups(adata: AnnData, groupby: str, cut: str | int | Sequence[float] | None) -> pd.Series:
     if groupby not in adata.obs.columns:
         raise KeyError(
@@ -128,7 +141,7 @@ def kaplan_meier(
     p = float(logrank_test(t, e, groups)["p"])
     ax.desurv_logrank_p = p
     ax.set_title(f"{groupby}: log-rank p = {p:.2g}", fontsize=10)
-    ax.set_xlabel(f"time ({time_key})")
+    ax.set_xlabel(time_label(adata, time_key))
     ax.set_ylabel("survival probability")
     ax.set_ylim(0, 1.05)
     ax.legend(frameon=False, fontsize=8)

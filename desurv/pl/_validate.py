@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from desurv._anndata import is_anndata
+from desurv.pl._survival import time_label
 from desurv.pl._utils import finish
 
 __all__ = ["validation_km", "validation_forest", "validation_comparison"]
@@ -232,6 +233,8 @@ def validation_km(
     res = _as_result(result)
     design = str(res["design"])
     samples = _table(res, "samples", ("cohort", "sample", "method", "time", "event"))
+    time_unit = (res.get("params") or {}).get("time_unit")
+    time_unit = str(time_unit) if time_unit not in (None, "", "None") else None
     methods = _methods(method, pd.unique(samples["method"].astype(str)), allow_both=True)
     cluster_cols = sorted(
         (c for c in samples.columns if _CLUSTER_COL.fullmatch(str(c))),
@@ -322,7 +325,8 @@ def validation_km(
             ax.set_title(f"{head} (n={int(keep.sum())})\n{line2}", fontsize=9)
             ax.desurv_logrank_p = p
             ax.set_ylim(0, 1.05)
-            ax.set_xlabel("time")
+            ax.set_xlabel(time_label(None, unit=time_unit) if time_unit
+                          else "time (unit not recorded)")  # fmt: skip
             ax.set_ylabel("survival probability" if pi % ncols == 0 else "")
             if fitters:
                 ax.legend(frameon=False, fontsize=7, title=groupby, title_fontsize=7)

@@ -327,7 +327,8 @@ def _time_unit(adata: AnnData, time_key: str) -> str | None:
 
 
 def _survival_of(
-    cohorts: list[tuple[str, AnnData]], time_key: str, event_key: str, notes: list[str]
+    cohorts: list[tuple[str, AnnData]], time_key: str, event_key: str, notes: list[str],
+    notes_unit: list[str | None],
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Survival of every cohort, on one time unit (converted when recorded, else refused)."""
     from desurv.pp._unlog import convert_time  # noqa: PLC0415
@@ -344,6 +345,7 @@ def _survival_of(
     if not known or len(set(units)) == 1:
         if not known and len(cohorts) > 1:
             notes.append("time units are not recorded for any cohort: assumed to be the same")
+        notes_unit[0] = known[0] if known else None
         return out
     unknown = [name for (name, _), u in zip(cohorts, units) if u is None]
     if unknown:
@@ -353,6 +355,7 @@ def _survival_of(
             "...) on each cohort, or convert the times yourself"
         )
     target = "months" if "months" in known else known[0]
+    notes_unit[0] = target
     conv = []
     for (name, _), u, (t, e) in zip(cohorts, units, out):
         if u != target:
@@ -1115,7 +1118,8 @@ def validate(
     cohort_list, merged = _cohort_list(cohorts, cohort_key)
     for name, ad in cohort_list:
         check_adata(ad, f"cohort {name!r}")
-    surv = _survival_of(cohort_list, time_key, event_key, notes)
+    unit: list[str | None] = [None]  # the common time unit, when recorded
+    surv = _survival_of(cohort_list, time_key, event_key, notes, unit)
     if len(cohort_list) == 1:
         notes.append(
             f"one validation cohort ({cohort_list[0][0]!r}): pooled models are not stratified"
@@ -1172,7 +1176,7 @@ def validate(
         "random_state": str(random_state) if random_state is not None else None,
         "seed_entropy": str(root.entropy), "cohorts": np.asarray([c for c, _ in cohort_list],
                                                                   dtype=object),
-        "k": int(models[0].k),
+        "k": int(models[0].k), "time_unit": unit[0],
     }  # fmt: skip
     result = ValidationResult(design=design, implementation=implementation, notes=notes,
                               params=params, **tabs)  # fmt: skip
