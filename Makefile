@@ -12,7 +12,7 @@ $(VPY):
 	$(VPY) -m pip install -q -U pip
 
 setup: $(VPY)
-	$(VPY) -m pip install -q -e '.[test,dask]'
+	$(VPY) -m pip install -q -e '.[test,dask,scanpy,docs]'
 
 # R and rpy2 (optional): Debian packages when we can install them, then the pinned rpy2.
 setup-r: setup
@@ -21,12 +21,22 @@ setup-r: setup
 demo: setup
 	$(VPY) -m desurv demo --seed 0 --n-jobs 2
 
+# the vignette tests run every vignette in fast mode into docs/_generated/vignettes, which the
+# documentation build after them renders (warnings are errors)
+VIGNETTE_OUT := $(CURDIR)/docs/_generated/vignettes
+
 test: setup-r
-	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks docs
-	$(VPY) -m pytest -q -p no:cacheprovider
+	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks docs vignettes
+	DESURV_VIGNETTE_OUT=$(VIGNETTE_OUT) $(VPY) -m pytest -q -p no:cacheprovider
+	DESURV_VIGNETTE_OUT=$(VIGNETTE_OUT) $(VPY) -m mkdocs build --strict -q -d site
 
 lint: setup
-	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks docs
+	$(VPY) -m ruff check desurv r_bridge data_registry tests benchmarks docs vignettes
 
 bench: setup
 	$(VPY) benchmarks/bench_fit.py
+
+# The documentation site (mkdocs.yml; warnings are errors) into site/.
+.PHONY: docs
+docs: setup
+	$(VPY) -m mkdocs build --strict -d site

@@ -372,8 +372,9 @@ class DeSurvSearch:
 
         Returns
         -------
-        self, with ``result_`` (:class:`SearchResult`), ``best_params_``, ``k_1se_``,
-        ``params_1se_``, ``table_``, ``summary_``.
+        DeSurvSearch
+            self, with ``result_`` (:class:`SearchResult`), ``best_params_``, ``k_1se_``,
+            ``params_1se_``, ``table_``, ``summary_``.
         """
         separate = event is not None  # (X, time, event), not scikit-learn's single y
         time, event = split_survival_target(time, event)

@@ -179,18 +179,21 @@ def consensus_cluster(
 
     Returns
     -------
-    With AnnData: None (or the copy with ``copy=True``), after writing
+    ConsensusResult or AnnData or None
+        With AnnData: None (or the copy with ``copy=True``), after writing
 
-    - ``adata.obs[f"{key_added}_k{k}"]``: categorical classes ("1".."k") for each k;
-    - ``adata.obs[key_added]``: the classes at the chosen ``k`` (only when ``k`` is given);
-    - ``adata.obsp[f"{key_added}_k{k}"]``: the consensus matrix (samples x samples) per k;
-    - ``adata.uns[key_added]``: ``implementation``, ``params``, ``seed``, ``ks`` (array of
-      k), ``cdf`` (array len(ks) x 100), ``cdf_breaks`` (the 100 upper bin edges),
-      ``area``, ``delta_area``, ``pac`` (arrays over ks), and for R ``r_patched`` /
-      ``r_version``. Only types that h5ad writes.
+        - ``adata.obs[f"{key_added}_k{k}"]``: categorical classes ("1".."k") for each k;
+        - ``adata.obs[key_added]``: the classes at the chosen ``k`` (only when ``k`` is
+          given);
+        - ``adata.obsp[f"{key_added}_k{k}"]``: the consensus matrix (samples x samples) per
+          k;
+        - ``adata.uns[key_added]``: ``implementation``, ``params``, ``seed``, ``ks`` (array
+          of k), ``cdf`` (array len(ks) x 100), ``cdf_breaks`` (the 100 upper bin edges),
+          ``area``, ``delta_area``, ``pac`` (arrays over ks), and for R ``r_patched`` /
+          ``r_version``. Only types that h5ad writes.
 
-    Otherwise a :class:`ConsensusResult` (classes, consensus, cdf, area, delta_area, pac,
-    seed, implementation, params).
+        Otherwise a :class:`ConsensusResult` (classes, consensus, cdf, area, delta_area,
+        pac, seed, implementation, params).
     """
     if implementation not in ("python", "r"):
         raise ValueError(f"implementation must be 'python' or 'r', got {implementation!r}")

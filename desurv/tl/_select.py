@@ -106,14 +106,15 @@ def select(
 
     Returns
     -------
-    SearchResult, or (SearchResult, AnnData) with ``refit`` and ``copy=True``.
-    Writes ``adata.uns[f"{key_added}_select"]``: ``'summary'`` (the per-setting table as a
-    dict of columns), ``'best_params'``, ``'k_1se'``, ``'params_1se'``, ``'threshold'``,
-    ``'method'``, ``'seed'``, ``'folds'`` (fold of every sample); an ``n_top`` of None
-    (no top-gene restriction) is written as NaN. With ``refit`` also what
-    :func:`desurv.tl.fit` writes under ``key_added``, and with a ``transform`` the values
-    the final model was fitted on in ``adata.layers[f"{key_added}_input"]`` (0 for filtered
-    genes).
+    SearchResult or tuple of (SearchResult, AnnData)
+        The search result; with ``refit`` and ``copy=True`` also the refitted copy.
+        Writes ``adata.uns[f"{key_added}_select"]``: ``'summary'`` (the per-setting table as
+        a dict of columns), ``'best_params'``, ``'k_1se'``, ``'params_1se'``,
+        ``'threshold'``, ``'method'``, ``'seed'``, ``'folds'`` (fold of every sample); an
+        ``n_top`` of None (no top-gene restriction) is written as NaN. With ``refit`` also
+        what :func:`desurv.tl.fit` writes under ``key_added``, and with a ``transform`` the
+        values the final model was fitted on in ``adata.layers[f"{key_added}_input"]`` (0
+        for filtered genes).
     """
     check_adata(adata)
     time, event = get_survival(adata, time_key, event_key, require_event=True)

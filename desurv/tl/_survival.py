@@ -156,7 +156,8 @@ def survival(
 
     Returns
     -------
-    With AnnData: None (or the copy when ``copy=True``), after writing
+    SurvivalResult or AnnData or None
+        With AnnData: None (or the copy when ``copy=True``), after writing
         ``adata.uns[key_added]``: ``implementation``, ``params`` (the arguments),
         ``cox`` (``terms``, ``coef``, ``hr``, ``se``, ``z``, ``p``, ``hr_lower_95``,
         ``hr_upper_95`` as arrays over terms; ``var``; ``loglik_null``, ``loglik``,
@@ -165,7 +166,7 @@ def survival(
         ``logrank`` (``chisq``, ``df``, ``p``, ``groups``, ``n``, ``observed``,
         ``expected``) and ``concordance`` (``concordance``, ``score``, ``counts``). Only
         types that h5ad writes.
-    Otherwise: a :class:`SurvivalResult` with ``cox`` and ``logrank`` as returned by
+        Otherwise: a :class:`SurvivalResult` with ``cox`` and ``logrank`` as returned by
         :func:`cox_ph` and :func:`logrank_test` (pandas tables), ``concordance``,
         ``implementation`` and ``params``.
 
