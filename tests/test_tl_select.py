@@ -94,3 +94,25 @@ def test_select_stratifies_by_cohort_and_names_a_missing_column(cohort):
         tl.select(a, cohort_key="nope", **KW)
     with pytest.raises(ValueError, match="refit"):
         tl.select(a, refit="sometimes", **KW)
+
+
+@pytest.mark.parametrize("transform", ["rank", "quantile"])
+def test_refit_records_the_in_fold_transform_so_scoring_reproduces_it(cohort, transform):
+    """The refit of a search with transform= was fitted on transformed values (layer
+    desurv_input) but its record listed only the earlier steps: tl.score then projected new
+    cohorts untransformed onto a W trained on ranks, silently. Scoring the training cohort
+    itself must reproduce its stored scores."""
+    a = cohort.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeSurvWarning)
+        tl.select(a, n_components=[2], alpha=[0.5], n_folds=2, n_starts=1, max_iter=40,
+                  filter_genes=60, transform=transform, random_state=0, refit=True,
+                  progress=False)  # fmt: skip
+    steps = list(a.uns["desurv"]["preprocessing"]["steps"])
+    assert steps[-1] == {"rank": "rank_transform", "quantile": "quantile_normalize"}[transform]
+    new = ad.AnnData(a.X.copy(), obs=a.obs.copy(), var=a.var[[]].copy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tl.score(new, a)
+    np.testing.assert_allclose(new.obsm["X_desurv"], a.obsm["X_desurv"], rtol=1e-10)
+    np.testing.assert_allclose(new.obs["desurv_risk"], a.obs["desurv_risk"], rtol=1e-10)

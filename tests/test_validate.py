@@ -148,6 +148,8 @@ def test_pool_inverse_variance_and_km_median():
     assert np.isnan(out["w"][2]) and out["w"][:2].sum() == pytest.approx(1.0)
     # Cochran's Q by hand
     assert out["q"] == pytest.approx(float(np.sum(w * (np.array([0.5, 0.1]) - out["log_hr"]) ** 2)))
+    one = pool_inverse_variance(np.array([0.3]), np.array([0.2]))
+    assert one["q"] == 0.0 and np.isnan(one["i2"]) and one["log_hr"] == pytest.approx(0.3)
     # KM median as R's survfit: S drops to 0.5 exactly at t=2 -> midpoint of 2 and 3
     assert km_median(np.array([1, 2, 3, 4]), np.array([1, 1, 1, 1])) == 2.5
     assert km_median(np.array([1, 2, 3]), np.array([1, 1, 1])) == 2.0
@@ -292,6 +294,7 @@ def test_bad_inputs(sim):
     assert any("'B': times converted from days to months" in n for n in res.notes)
     ref = desurv.tl.validate(train, c, cutpoint=0.0, compare_nmf=False)
     np.testing.assert_allclose(res.samples["time"], ref.samples["time"], rtol=1e-12)
+    assert not any("pooled SD" in n for n in ref.notes)
     # arguments
     with pytest.raises(ValueError, match="design must be"):
         desurv.tl.validate(train, c, design="bogus")
@@ -318,6 +321,7 @@ def test_cutpoint_reference_cohort(sim):
     g_tr = tr.groups.set_index(["cohort", "group"])["n"]
     g_co = co.groups.set_index(["cohort", "group"])["n"]
     assert g_tr[("B", "low")] == 0
+    assert any("pooled SD of the score is" in n for n in tr.notes)  # B shifted as a whole
     assert 0 < g_co[("B", "high")] < 110
     smp = co.samples[co.samples.cohort == "B"]
     assert smp["z"].mean() == pytest.approx(0.0, abs=1e-12)

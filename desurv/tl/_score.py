@@ -74,6 +74,8 @@ def _preprocess(
             rec = pp_rec["rank_transform"]
             X, genes = _restrict(X, genes, rec["genes"])
             X = rank_rows(X, n_target=int(rec["n_genes"]))
+            if "scale" in rec:  # tl.select's in-fold rank transform: ranks / p_train
+                X = X * float(rec["scale"])
             done.append("rank_transform")
     return X, genes, done
 

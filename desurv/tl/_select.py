@@ -224,7 +224,33 @@ def select(
             solver=solver,
             **params,
         )
+        if pre is not None and pre.transform is not None:
+            _record_fold_transform(target.uns[key_added], pre.transform, X, kept,
+                                   adata.var_names)  # fmt: skip
         logger.info("tl.select: refitted k=%d with %s", k, params)
         if copy:
             return result, target
     return result
+
+
+def _record_fold_transform(rec: dict, transform: str, X: np.ndarray, kept: np.ndarray,
+                           var_names) -> None:  # fmt: skip
+    """Add the transform the refit's input went through (fitted on all samples, as inside
+    each training fold) to the fit record's preprocessing, so that :func:`desurv.tl.score`
+    and :func:`desurv.tl.validate` apply it to new cohorts: the ranks scaled by 1/p
+    (``rank_transform`` with ``scale``) or the quantile target."""
+    from desurv.pp._quantile import quantile_target  # noqa: PLC0415
+
+    pp_rec = dict(rec.get("preprocessing", {}))
+    steps = [str(x) for x in np.asarray(pp_rec.get("steps", []), dtype=object).ravel()]
+    names = np.asarray(np.asarray(var_names)[kept], dtype=object)
+    if transform == "rank":
+        steps.append("rank_transform")
+        pp_rec["rank_transform"] = {"genes": names, "n_genes": int(kept.sum()),
+                                    "scale": 1.0 / float(kept.sum())}  # fmt: skip
+    else:
+        steps.append("quantile_normalize")
+        pp_rec["quantile_normalize"] = {"genes": names,
+                                        "target": np.sort(quantile_target(X[:, kept]))}  # fmt: skip
+    pp_rec["steps"] = np.asarray(steps, dtype=object)
+    rec["preprocessing"] = pp_rec

@@ -257,8 +257,8 @@ def pool_inverse_variance(log_hr: np.ndarray, se: np.ndarray) -> dict[str, float
 
     ``log_hr`` and ``se`` per study (NaN rows are left out). Returns ``log_hr``, ``se``
     (1 / sqrt(sum w)), ``hr``, ``hr_lower_95``, ``hr_upper_95``, ``p`` (Wald), ``q``
-    (Cochran's Q), ``i2`` (max(0, (Q - df) / Q)) and the weights ``w`` (normalised to sum 1,
-    NaN where left out).
+    (Cochran's Q), ``i2`` (max(0, (Q - df) / Q); NaN for a single study) and the weights
+    ``w`` (normalised to sum 1, NaN where left out).
     """
     b = np.asarray(log_hr, dtype=float)
     s = np.asarray(se, dtype=float)
@@ -271,9 +271,12 @@ def pool_inverse_variance(log_hr: np.ndarray, se: np.ndarray) -> dict[str, float
     wi = 1.0 / s[ok] ** 2
     est = float(np.sum(wi * b[ok]) / np.sum(wi))
     se_p = float(1.0 / math.sqrt(np.sum(wi)))
-    q = float(np.sum(wi * (b[ok] - est) ** 2))
     dfq = int(ok.sum()) - 1
-    i2 = float(max(0.0, (q - dfq) / q)) if q > 0 else 0.0
+    if dfq == 0:  # one study: no heterogeneity to measure (Q is 0 up to rounding)
+        q, i2 = 0.0, float("nan")
+    else:
+        q = float(np.sum(wi * (b[ok] - est) ** 2))
+        i2 = float(max(0.0, (q - dfq) / q)) if q > 0 else 0.0
     w[ok] = wi / wi.sum()
     z = sps.norm.ppf(0.975)
     return {
@@ -687,6 +690,16 @@ def _projection(
         coh = np.concatenate([[p["name"]] * p["t"].size for p in proj])
         strata = pd.Series(coh) if multi else None
         score_all = np.concatenate([p[pick[opts["hr_score"]]] for p in proj])
+        if multi:
+            within = np.array([_sd(p[pick[opts["hr_score"]]]) for p in proj])
+            ratio = _sd(score_all) / np.nanmin(within) if np.nanmin(within) > 0 else np.inf
+            if ratio > 3.0:
+                notes.append(
+                    f"{m.name}: the pooled SD of the score is {ratio:.3g} times the smallest "
+                    "cohort's own SD (the cohorts' scores are shifted against each other, e.g. "
+                    "by missing genes or another platform): the pooled HR per SD measures "
+                    "that spread; read the per-cohort HRs"
+                )
         hr = _per_sd_cox(engine, t_all, e_all, score_all, strata, f"{m.name}, pooled", notes)
         c_pool, _ = engine.concordance(
             t_all, e_all, np.concatenate([p[pick[opts["cindex_score"]]] for p in proj]),
