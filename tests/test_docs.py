@@ -134,3 +134,19 @@ def test_links_stay_inside_the_repository(page: Path) -> None:
         path = (page.parent / target.split("#")[0]).resolve()
         assert path.is_relative_to(ROOT), f"{target} points outside the repository"
         assert path.exists(), f"{target} does not exist"
+
+
+def test_readme_links_every_vignette_with_one_of_its_figures() -> None:
+    """Each vignette of vignettes/run_all.py is linked from the README with a figure that
+    exists (written by `python vignettes/run_all.py --publish`)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_run_all", ROOT / "vignettes" / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    readme = _text(ROOT / "README.md")
+    for name in run_all.VIGNETTES:
+        assert f"](vignettes/{name}.py)" in readme, name
+        fig = f"docs/figures/vignette_{name}.png"
+        assert f"]({fig})" in readme and (ROOT / fig).is_file(), fig
+        assert (ROOT / "vignettes" / f"{name}.py").is_file()
