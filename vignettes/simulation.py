@@ -279,7 +279,11 @@ def run_replicate(scenario: str, r: int, seq: np.random.SeedSequence):
         row.update(evaluate(model, data))
         kt = search.result_.k_table_
         row["cv_best_by_k"] = {int(k): float(c) for k, c in zip(kt.n_components, kt.mean_cindex)}
-        row.update(settings_evaluated=len(cv), search_s=t_search, fit_s=t_fit)
+        # compute seconds of the search's (setting, fold) units, each on one process (also
+        # those read back from a checkpoint store, as they were recorded)
+        unit_s = float(search.result_.timing.seconds.sum())
+        row.update(settings_evaluated=len(cv), search_s=t_search, search_unit_s=unit_s,
+                   fit_s=t_fit)  # fmt: skip
         rows.append(row)
     # the optimiser's part: the same chosen settings refitted with solver="hals", and
     # alpha = 0 NMF at the true k = 3 with either solver (an oracle k, for the comparison)
@@ -454,11 +458,17 @@ def verdict(ok: bool) -> str:
     return "**held**" if ok else "**did not hold**"
 
 
+# noise of a median over few replicates: the standard error of one replicate's test C
+se_c = float(per_rep["test_cindex_se"].median())
+se_med = 1.2533 * se_c / np.sqrt(N_REPS)  # SE of a median of N_REPS such values (normal)
+NOISE = f" (each median's standard error from the test sets alone: about {se_med:.3f})"
+
+
 lines = [
     f"- Primary, test C-index: DeSurv {c_ds:.3f} against NMF {c_nmf:.3f} (difference "
     f"{c_ds - c_nmf:+.3f}); the paper: {PAPER_PRIMARY_CINDEX_DESURV} against "
     f"{PAPER_PRIMARY_CINDEX_NMF} ({PAPER_PRIMARY_CINDEX_DIFF:+.3f}). DeSurv ahead: "
-    f"{verdict(c_ds > c_nmf)}. Ours minus the paper's: gain "
+    f"{verdict(c_ds > c_nmf)}{NOISE}. Ours minus the paper's: gain "
     f"{c_ds - c_nmf - PAPER_PRIMARY_CINDEX_DIFF:+.3f}, DeSurv "
     f"{c_ds - PAPER_PRIMARY_CINDEX_DESURV:+.3f}, NMF {c_nmf - PAPER_PRIMARY_CINDEX_NMF:+.3f}.",
     f"- Primary, precision of the lethal program: DeSurv {p_ds:.2f} against NMF {p_nmf:.2f}; "
@@ -473,7 +483,7 @@ if "mixed" in SCENARIOS:
     lines.append(
         f"- Mixed, test C-index: DeSurv {c_dm:.3f} against NMF {c_nm:.3f} (difference "
         f"{c_dm - c_nm:+.3f}); the paper's difference: {PAPER_MIXED_CINDEX_DIFF:+.3f}. DeSurv "
-        f"ahead: {verdict(c_dm > c_nm)}."
+        f"ahead: {verdict(c_dm > c_nm)}{NOISE}."
     )
 lines.append(
     f"- The k chosen: NMF chose k = {PAPER_NMF_K} in {nmf_k2} of {len(nmf_rows)} replicates "
@@ -482,9 +492,6 @@ lines.append(
 )
 rep.md("\n".join(lines))
 
-# noise of a median over few replicates: the standard error of one replicate's test C
-se_c = float(per_rep["test_cindex_se"].median())
-se_med = 1.2533 * se_c / np.sqrt(N_REPS)  # SE of a median of N_REPS such values (normal)
 null_c = per_rep[per_rep.scenario == "null"].test_cindex if "null" in SCENARIOS else None
 gaps = [
     f"- **Replicates.** {N_REPS} per scenario here against the paper's {PAPER_REPLICATES}. "
@@ -515,13 +522,28 @@ else:
 # how flat NMF's cross-validated C is in k: best CV C per k, max minus min, per replicate
 spread = {m: [max(d.values()) - min(d.values()) for d in per_rep[per_rep.method == m].cv_best_by_k]
           for m in METHODS}  # fmt: skip
-gaps.append(
-    f"- **The k chosen.** NMF's cross-validated C hardly depends on k: the best CV C of each "
-    f"k differs by at most {max(spread['NMF']):.3f} between k values (median "
-    f"{np.median(spread['NMF']):.3f} over its replicates), against a median of "
-    f"{np.median(spread['DeSurv']):.3f} for DeSurv; a rule that takes the smallest k tied "
-    f"with the best then tends to the smallest k searched, {int(per_rep.k.min())} here."
+k_text = (
+    f"- **The k chosen.** The best cross-validated C of each k spans at most "
+    f"{max(spread['NMF']):.3f} across k for NMF (median {np.median(spread['NMF']):.3f} over "
+    f"its replicates) and a median of {np.median(spread['DeSurv']):.3f} for DeSurv"
 )
+if np.median(spread["NMF"]) < 0.01:
+    k_text += (
+        ": NMF's curve is flat in k, so a rule that takes the smallest k tied with the best "
+        "tends to the smallest k searched, 2"
+    )
+k_text += f"; NMF chose k = 2 in {nmf_k2} of {len(nmf_rows)} replicates."
+sig = ds_rows[ds_rows.scenario != "null"]
+if len(sig):
+    at3, other = sig[sig.k == 3], sig[sig.k != 3]
+    parts = [f"{g.precision.median():.2f} in the {len(g)} replicate(s) where it chose {what}"
+             for g, what in ((at3, "k = 3"), (other, "another k")) if len(g)]  # fmt: skip
+    k_text += (
+        " DeSurv's median precision in the scenarios with a signal: " + " and ".join(parts)
+        + " (precision is the best single factor's, so a lethal program split over several "
+        "factors scores low)."
+    )
+gaps.append(k_text)
 if "null" in SCENARIOS:
     nul = per_rep[per_rep.scenario == "null"].pivot(index="replicate", columns="method",
                                                     values="test_cindex")  # fmt: skip
@@ -564,8 +586,8 @@ if len(sens_table):
         f"{sens('DeSurv, chosen setting', 'hals', 'test_cindex'):.3f}. "
         + (
             "Here part of the gap in precision between DeSurv and NMF is the multiplicative "
-            "optimiser's: a better fit of the NMF part alone finds more of the lethal program "
-            "at the right k (though NMF's own model selection did not choose that k)."
+            "optimiser's: a better fit of the NMF part alone, without any survival weight, "
+            "finds more of the lethal program at the true k = 3."
             if sens("NMF, k = 3", "hals", "precision") > sens("NMF, k = 3", "mu", "precision") + 0.1
             else "Here \"hals\" did not raise NMF's precision by more than 0.1, so in this run "
             "the gap in precision is not the optimiser's."
@@ -582,21 +604,31 @@ rep.md("Why our numbers differ from the paper's:\n\n" + "\n".join(gaps))
 # ## Run time
 
 # %%
-per_setting = per_rep.assign(s=per_rep.search_s / per_rep.settings_evaluated)
+n_done = max(1, len(SCENARIOS) * N_REPS)
+unit_total = float(per_rep.search_unit_s.sum())
+per_setting = per_rep.assign(s=per_rep.search_unit_s / N_JOBS / per_rep.settings_evaluated)
 s_per_setting = per_setting.groupby("method")["s"].mean()
-rep_seconds = seconds_replicates / max(1, len(SCENARIOS) * N_REPS)
+# one replicate's cost: its searches' compute spread over the worker processes, plus the
+# final fits
+rep_seconds = (unit_total / N_JOBS + float(per_rep.fit_s.sum())) / n_done
 n_paper_reps = PAPER_REPLICATES * len(ALL_SCENARIOS)
 # the paper's design per replicate, from the setting costs measured at its settings
 paper_rep_s = PAPER_TRIALS * (
     np.mean([MEASURED_SETTING_SECONDS["DeSurv k=3"], MEASURED_SETTING_SECONDS["DeSurv k=5"]])
     + MEASURED_SETTING_SECONDS["NMF k=3"]
 )
+resumed = (
+    " (with a checkpoint store: units an earlier run finished were read back, not "
+    "recomputed, so the wall time can be below the compute)"
+    if knobs.store is not None else ""
+)
 timing_lines = [
-    f"This run: {seconds_replicates:.0f} s for {len(SCENARIOS) * N_REPS} replicates "
-    f"({rep_seconds:.1f} s per replicate; a search setting cost "
-    f"{s_per_setting.get('DeSurv', 0):.2f} s for DeSurv and "
-    f"{s_per_setting.get('NMF', 0):.2f} s for NMF on average) on this machine "
-    f"({N_JOBS} worker processes).",
+    f"This run: {seconds_replicates:.0f} s wall for {n_done} replicates on this machine "
+    f"({N_JOBS} worker processes){resumed}. The searches' (setting, fold) units took "
+    f"{unit_total:.0f} s of compute (one process each; about {unit_total / N_JOBS:.0f} s on "
+    f"{N_JOBS}), a setting about {s_per_setting.get('DeSurv', 0):.2f} s for DeSurv and "
+    f"{s_per_setting.get('NMF', 0):.2f} s for NMF on {N_JOBS} processes; with the final fits "
+    f"about {rep_seconds:.0f} s per replicate.",
 ]
 if PAPER_DESIGN:
     timing_lines.append(
@@ -610,7 +642,8 @@ else:
         f"starts, max_iter 2000) took {MEASURED_SETTING_SECONDS['DeSurv k=3']:.0f}-"
         f"{MEASURED_SETTING_SECONDS['DeSurv k=5']:.0f} s for DeSurv (k = 3-5) and "
         f"{MEASURED_SETTING_SECONDS['NMF k=3']:.0f} s for NMF on this machine's 2 cores "
-        f"(measured once while writing this vignette, not in this run). Extrapolated: "
+        f"(measured once while writing this vignette, with other jobs sharing the cores; not "
+        f"in this run). Extrapolated: "
         f"{PAPER_TRIALS} settings per method make about {paper_rep_s / 3600:.1f} h per "
         f"replicate and about {paper_rep_s * n_paper_reps / 3600:.0f} h "
         f"({paper_rep_s * n_paper_reps / 86400:.0f} days) for {PAPER_REPLICATES} replicates of "
@@ -637,7 +670,8 @@ results = {
     "paper_design": PAPER_DESIGN,
     "k_chosen": {f"{s}_{m}": per_rep[(per_rep.scenario == s) & (per_rep.method == m)].k.tolist()
                  for s in SCENARIOS for m in METHODS},  # fmt: skip
-    "per_replicate": per_rep.drop(columns=["search_s", "fit_s"]).to_dict("records"),
+    "per_replicate": per_rep.drop(columns=["search_s", "search_unit_s", "fit_s"])
+    .to_dict("records"),
     "seconds_replicates": seconds_replicates,
     "seconds_per_replicate": rep_seconds,
     "paper_targets": {
