@@ -157,6 +157,19 @@ _EXAMPLES = {
 }  # fmt: skip
 
 
+#: options that steer a run but are not part of its configuration
+_NOT_RECORDED = {"help", "config", "out", "force", "quiet", "verbose"}
+
+
+def _record_keys(p: argparse.ArgumentParser) -> tuple[str, ...]:
+    """Every parameter of a command that config.toml records: all its options but the
+    run's own plumbing; the ordered ``preprocess`` list stands for the step flags."""
+    keys = [a.dest for a in p._actions if a.dest not in _NOT_RECORDED]
+    steps = [k for k in keys if k.startswith("pp_")]
+    keys = [k for k in keys if not k.startswith("pp_")]
+    return (*keys, "preprocess") if steps else tuple(keys)
+
+
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
     """Register the analysis commands on the ``desurv`` subparsers."""
     kw = dict(parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,6 +258,8 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     _add_common(top)
     top.add_argument("--n-top", type=int, default=50)
     top.add_argument("--method", choices=["specificity", "weight"], default="specificity")
+    for p in (fit, sel, score, val, top):
+        p.set_defaults(record_keys=_record_keys(p))
 
 
 # ----------------------------------------------------------------------------- config
@@ -509,11 +524,14 @@ def _seed(args: argparse.Namespace) -> int:
     return int(args.seed)
 
 
-def _config(args: argparse.Namespace, files: list[str], keys: Sequence[str]) -> dict[str, Any]:
+def _config(
+    args: argparse.Namespace, files: list[str], keys: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The configuration to write: ``keys`` (default: every parameter of the command)."""
     import desurv  # noqa: PLC0415
 
     cfg: dict[str, Any] = {"command": args.command}
-    for k in keys:
+    for k in args.record_keys if keys is None else keys:
         v = getattr(args, k, None)
         if k in _PATH_KEYS and isinstance(v, str):
             v = str(Path(v).resolve())  # the run can be repeated from any folder
@@ -550,14 +568,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
                       n_jobs=args.n_jobs, **params)  # fmt: skip
         table = desurv.tl.top_genes(adata, n_top=args.n_top)
         adata.write_h5ad(out / "model.h5ad")
-        _scores_table(adata, "desurv").to_csv(out / "scores.tsv", sep="\t", index=False,
-                                              float_format="%.17g")  # fmt: skip
+        _tsv(_scores_table(adata, "desurv"), out / "scores.tsv")
         _tsv(table, out / "top_genes.tsv")
         _tsv(pd.DataFrame(adata.uns["desurv"]["loss_history"]), out / "loss.tsv")
         _figure(lambda **kw: desurv.pl.loss_trace(adata, **kw), out, "loss", args)
         _figure(lambda **kw: desurv.pl.heatmap(adata, **kw), out, "heatmap", args)
-        keys = (*_INPUT_KEYS, *_FIT_PARAMS, "seed", "n_jobs", "n_top", "no_figures")
-        write_toml(out / "config.toml", _config(args, files, keys),
+        write_toml(out / "config.toml", _config(args, files),
                    header="desurv fit: repeat with  desurv fit --config config.toml --out NEW")
     rec = adata.uns["desurv"]
     print(f"desurv fit: k={rec['n_components']}, {adata.n_obs} samples x "
@@ -596,11 +612,7 @@ def cmd_select(args: argparse.Namespace) -> int:
         _tsv(res.summary, out / "cv_summary.tsv")
         chosen = res.params_1se_ if args.rule == "1se" else res.best_params_
         _figure(lambda **kw: desurv.pl.select_k(res, **kw), out, "select_k", args)
-        keys = (*_INPUT_KEYS, "n_components", "alpha", "lambda_", "l1_ratio", "lambda_h",
-                "n_top", "method", "n_folds", "n_starts", "n_trials", "n_initial", "score",
-                "start_rule", "cv_filter_genes", "cv_transform", "max_iter", "tol",
-                "warmup_iter", "solver", "store", "rule", "seed", "n_jobs", "no_figures")
-        write_toml(out / "config.toml", _config(args, files, keys),
+        write_toml(out / "config.toml", _config(args, files),
                    header="desurv select: repeat with  desurv select --config config.toml "
                           "--out NEW")  # fmt: skip
         # the chosen setting as a ready-to-run `desurv fit` configuration
@@ -649,8 +661,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         desurv.tl.score(adata, model, genes=args.genes, min_coverage=args.min_coverage)
         adata.write_h5ad(out / "scored.h5ad")
         _tsv(_scores_table(adata, "desurv"), out / "scores.tsv")
-        keys = ("model", *_INPUT_KEYS, "genes", "min_coverage", "no_figures")
-        write_toml(out / "config.toml", _config(args, [args.model, *files], keys))
+        write_toml(out / "config.toml", _config(args, [args.model, *files]))
     rec = adata.uns["desurv_score"]
     print(f"desurv score: {adata.n_obs} samples, coverage {rec['coverage']:.1%} of the "
           f"model's genes -> {args.out}")  # fmt: skip
@@ -666,8 +677,7 @@ def cmd_top_genes(args: argparse.Namespace) -> int:
         _tsv(table, out / "top_genes.tsv")
         _figure(lambda **kw: desurv.pl.heatmap(model, n_top=min(args.n_top, 25), **kw), out,
                 "heatmap", args)  # fmt: skip
-        keys = ("model", "n_top", "method", "no_figures")
-        write_toml(out / "config.toml", _config(args, [args.model], keys))
+        write_toml(out / "config.toml", _config(args, [args.model]))
     print(f"desurv top-genes: {len(table)} rows ({args.n_top} per factor) -> {args.out}")
     return 0
 
@@ -723,12 +733,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         _figure(lambda **kw: desurv.pl.validation_comparison(res, **kw), out, "comparison",
                 args)  # fmt: skip
         model.write_h5ad(out / "model_validated.h5ad")
-        keys = ("model", "val", "val_cohort", "val_unlog", "design", "implementation",
-                "no_nmf", "time_col", "event_col", "min_coverage", "cutpoint",
-                "cutpoint_reference", "cutpoint_folds", "cutpoint_n_starts", "reps",
-                "subtype_keys", "seed", "no_figures", "n_top", "top_method", "cindex_score",
-                "hr_score", "cutpoint_score", "z_grid", "n_clusters", "p_item", "p_feature")
-        write_toml(out / "config.toml", _config(args, files, keys))
+        write_toml(out / "config.toml", _config(args, files))
     print(f"desurv validate ({args.design}): {len(cohorts)} cohort(s) -> {args.out}")
     return 0
 

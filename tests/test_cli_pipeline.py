@@ -209,3 +209,13 @@ def test_readme_pipeline_example_runs(files):
 def test_model_is_required_unless_the_config_gives_it(files):
     r = run("top-genes", "--n-top", "5", "--out", "t", cwd=files)
     assert r.returncode == 2 and "--model FILE is required" in r.stderr
+
+
+def test_fit_flags_default_to_the_estimator_s_defaults():
+    """The flags' defaults are written out in the parser (importing the estimator at parser
+    build would cost every command ~1.5 s); they must stay DeSurv's own."""
+    from desurv import DeSurv
+    from desurv._cli_analysis import _FIT_PARAMS
+
+    defaults = DeSurv().get_params()
+    assert {k: d for k, (_, d, _) in _FIT_PARAMS.items()} == {k: defaults[k] for k in _FIT_PARAMS}

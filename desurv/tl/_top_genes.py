@@ -43,6 +43,16 @@ def specificity_scores(W: np.ndarray) -> np.ndarray:
     return scaled - other
 
 
+def top_gene_indices(W: np.ndarray, n_top: int, crit: np.ndarray) -> list[np.ndarray]:
+    """Per factor j, the row indices of W of its top ``n_top`` genes, best first: genes with
+    a positive weight W[g, j], ranked by ``crit[:, j]`` (ties by row order)."""
+    out = []
+    for j in range(W.shape[1]):
+        ok = np.flatnonzero(W[:, j] > 0)
+        out.append(ok[np.argsort(-crit[ok, j], kind="stable")][:n_top])
+    return out
+
+
 def top_genes_table(adata: AnnData, key: str = "desurv") -> pd.DataFrame:
     """The table stored by :func:`top_genes` under ``uns[f"{key}_top_genes"]``."""
     name = f"{key}_top_genes"
@@ -106,9 +116,7 @@ def top_genes(
     crit = W if method == "weight" else spec
     genes = np.asarray(adata.var_names, dtype=object)
     rows = []
-    for j in range(W.shape[1]):
-        ok = np.flatnonzero(W[:, j] > 0)
-        order = ok[np.argsort(-crit[ok, j], kind="stable")][:n_top]
+    for j, order in enumerate(top_gene_indices(W, n_top, crit)):
         for r, g in enumerate(order, start=1):
             rows.append((j + 1, r, genes[g], W[g, j], spec[g, j]))
     table = pd.DataFrame(rows, columns=["factor", "rank", "gene", "weight", "score"])

@@ -49,7 +49,7 @@ from desurv.stats._cox import cox_ph
 from desurv.stats._logrank import logrank_test
 from desurv.stats._result import Result
 from desurv.tl._score import _fit_record, _preprocess, project
-from desurv.tl._top_genes import specificity_scores, top_genes_table
+from desurv.tl._top_genes import specificity_scores, top_gene_indices, top_genes_table
 
 logger = logging.getLogger("desurv")
 
@@ -432,9 +432,8 @@ def top_mask(W: np.ndarray, n_top: int, method: str = "specificity") -> np.ndarr
     """Union over factors of the top ``n_top`` genes (rule of :func:`desurv.tl.top_genes`)."""
     crit = W if method == "weight" else specificity_scores(W)
     top = np.zeros(W.shape[0], dtype=bool)
-    for j in range(W.shape[1]):
-        ok = np.flatnonzero(W[:, j] > 0)
-        top[ok[np.argsort(-crit[ok, j], kind="stable")][:n_top]] = True
+    for idx in top_gene_indices(W, n_top, crit):
+        top[idx] = True
     return top
 
 
