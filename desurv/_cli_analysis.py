@@ -205,6 +205,8 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     g.add_argument("--tol", type=float, default=1e-5)
     g.add_argument("--warmup-iter", type=int, default=50)
     g.add_argument("--solver", choices=["mu", "hals"], default="mu")
+    g.add_argument("--warm-start", choices=["alpha"], default=None, dest="warm_start",
+                   help="warm starts along the alpha path (grid only)")  # fmt: skip
     g.add_argument("--store", metavar="DIR", default=None,
                    help="checkpoint store: a killed search resumes from it")  # fmt: skip
     g.add_argument("--rule", choices=["best", "1se"], default="1se",
@@ -606,7 +608,7 @@ def cmd_select(args: argparse.Namespace) -> int:
             cohort_key=args.cohort_col, random_state=seed, n_jobs=args.n_jobs,
             store=args.store, max_iter=args.max_iter, tol=args.tol,
             warmup_iter=args.warmup_iter, progress=False if args.quiet else None,
-            solver=args.solver,
+            solver=args.solver, warm_start=args.warm_start,
         )  # fmt: skip
         _tsv(res.table, out / "cv_table.tsv")
         _tsv(res.summary, out / "cv_summary.tsv")

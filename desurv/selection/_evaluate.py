@@ -13,7 +13,14 @@ from desurv._core.solver import SOLVERS, Hyper, fit_batch, uniform_start
 from desurv.metrics import concordance_index
 from desurv.selection._folds import FoldPreprocess
 
-__all__ = ["EvalConfig", "PARAM_DEFAULTS", "evaluate_unit", "fold_starts", "top_gene_risk"]
+__all__ = [
+    "EvalConfig",
+    "PARAM_DEFAULTS",
+    "evaluate_path",
+    "evaluate_unit",
+    "fold_starts",
+    "top_gene_risk",
+]
 
 # every parameter a setting has, with its default when the search does not vary it
 PARAM_DEFAULTS: dict[str, Any] = {
@@ -28,6 +35,7 @@ PARAM_DEFAULTS: dict[str, Any] = {
 
 SCORES = ("top", "full")
 START_RULES = ("mean", "best_train")
+WARM_STARTS = (None, "alpha")
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,11 @@ class EvalConfig:
     authors' specificity score; the full risk when a setting has no ``n_top``) or ``"full"``
     (X^T W beta). ``start_rule``: a fold's score is the mean over its starts (``"mean"``, the
     paper) or the held-out C of the start with the highest training C (``"best_train"``).
-    ``solver``: the optimiser (``desurv.DeSurv``'s ``solver``).
+    ``solver``: the optimiser (``desurv.DeSurv``'s ``solver``). ``warm_start``: ``None`` (every
+    setting from the fold's random starts) or ``"alpha"`` (settings that differ only in alpha
+    form a path, fitted in increasing alpha: the first from the random starts, each next one
+    from the previous alpha's fits, start by start, with no warm-up; see
+    :func:`evaluate_path`).
     """
 
     n_starts: int = 30
@@ -50,8 +62,11 @@ class EvalConfig:
     score: str = "top"
     start_rule: str = "mean"
     solver: str = "mu"
+    warm_start: str | None = None
 
     def __post_init__(self) -> None:
+        if self.warm_start not in WARM_STARTS:
+            raise ValueError(f"warm_start must be one of {WARM_STARTS}, got {self.warm_start!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {tuple(SOLVERS)}, got {self.solver!r}")
         if self.score not in SCORES:
@@ -66,7 +81,10 @@ class EvalConfig:
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
 
     def spec(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["warm_start"] is None:  # stores written before the option read the same
+            del out["warm_start"]
+        return out
 
 
 def top_gene_risk(W: np.ndarray, beta: np.ndarray, X: np.ndarray, n_top: int) -> np.ndarray:
@@ -118,6 +136,36 @@ def _hyper(params: dict, ties: str) -> Hyper:
     )
 
 
+def _fold_data(
+    X: np.ndarray,
+    train: np.ndarray,
+    k: int,
+    preprocess: FoldPreprocess | None,
+    cohort: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One fold's expression after the preprocessing that learns (fitted on its training
+    samples): Xc genes x all samples, its training and held-out columns (genes without
+    variance over the training samples dropped)."""
+    if preprocess is not None and (preprocess.learns or preprocess.transform is not None):
+        Xf, _ = preprocess.fit_apply(X, train, cohort)
+    else:
+        Xf = np.asarray(X, dtype=float)
+    Xc = np.ascontiguousarray(Xf.T)  # genes x samples
+    # genes without variance over the training samples carry nothing; drop them here
+    Xtr = Xc[:, train]
+    keep = Xtr.max(axis=1) > Xtr.min(axis=1)
+    Xc = np.ascontiguousarray(Xc[keep])
+    n_train = int(train.sum())
+    if k >= n_train or k > Xc.shape[0]:
+        raise ValueError(
+            f"n_components={k} is too large for a training fold of {n_train} samples and "
+            f"{Xc.shape[0]} genes; use a smaller k or fewer folds"
+        )
+    # the fit sees the training samples only (no mask: nothing of the held-out samples enters
+    # it, not even the floor of H or the unit of X)
+    return Xc, np.ascontiguousarray(Xc[:, train]), Xc[:, ~train]
+
+
 def evaluate_unit(
     X: np.ndarray,
     time: np.ndarray,
@@ -162,41 +210,63 @@ def evaluate_unit(
         ``converged`` (share of starts), ``n_train``, ``n_test``, ``n_events_test``,
         ``n_genes``, ``seconds``, and ``start_cindex`` (list, held-out C per start).
     """
+    return evaluate_path(X, time, event, train, [params], entropy, fold, cfg, preprocess, cohort)[0]
+
+
+def evaluate_path(
+    X: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    train: np.ndarray,
+    path: list[dict],
+    entropy: int,
+    fold: int,
+    cfg: EvalConfig,
+    preprocess: FoldPreprocess | None = None,
+    cohort: np.ndarray | None = None,
+) -> list[dict]:
+    """:func:`evaluate_unit` for settings that differ only in alpha, on one fold.
+
+    The preprocessing is fitted once. With ``cfg.warm_start == "alpha"`` the settings are
+    fitted in the order given (increasing alpha, as the search passes them): the first from
+    the fold's random starts (with ``cfg.warmup``), each next one from the previous
+    setting's final W, H and standardised coefficients, start by start, without a warm-up
+    (the survival part is already shaping W); ``n_iter`` counts that setting's own
+    iterations. Otherwise every setting starts from the random starts. Returns one record
+    per setting, in ``path``'s order.
+    """
     t0 = _time.perf_counter()
-    if preprocess is not None and (preprocess.learns or preprocess.transform is not None):
-        Xf, _ = preprocess.fit_apply(X, train, cohort)
-    else:
-        Xf = np.asarray(X, dtype=float)
-    Xc = np.ascontiguousarray(Xf.T)  # genes x samples
-    # genes without variance over the training samples carry nothing; drop them here
-    Xtr = Xc[:, train]
-    keep = Xtr.max(axis=1) > Xtr.min(axis=1)
-    Xc = np.ascontiguousarray(Xc[keep])
-    k = int(params["n_components"])
-    n_train = int(train.sum())
-    if k >= n_train or k > Xc.shape[0]:
-        raise ValueError(
-            f"n_components={k} is too large for a training fold of {n_train} samples and "
-            f"{Xc.shape[0]} genes; use a smaller k or fewer folds"
-        )
+    k = int(path[0]["n_components"])
+    Xc, Xtr, Xte = _fold_data(X, train, k, preprocess, cohort)
     W0, H0, b0 = fold_starts(Xc, train, entropy, fold, cfg.n_starts, k)
-    # the fit sees the training samples only (no mask: nothing of the held-out samples enters
-    # it, not even the floor of H or the unit of X)
-    Xtr = np.ascontiguousarray(Xc[:, train])
-    res = fit_batch(
-        Xtr,
-        SurvivalData.from_arrays(time[train], event[train]),
-        W0,
-        H0,
-        b0,
-        _hyper(params, cfg.ties),
-        tol=cfg.tol,
-        max_iter=cfg.max_iter,
-        warmup=cfg.warmup,
-        **SOLVERS[cfg.solver],
-    )
+    surv = SurvivalData.from_arrays(time[train], event[train])
+    out, prev = [], None
+    for params in path:
+        warm = cfg.warm_start == "alpha" and prev is not None
+        if warm:
+            W0, H0, b0 = prev.W, prev.H, prev.beta_std
+        res = fit_batch(
+            Xtr,
+            surv,
+            W0,
+            H0,
+            b0,
+            _hyper(params, cfg.ties),
+            tol=cfg.tol,
+            max_iter=cfg.max_iter,
+            warmup=0 if warm else cfg.warmup,
+            **SOLVERS[cfg.solver],
+        )
+        out.append(_score(res, Xtr, Xte, time, event, train, params, cfg))
+        out[-1]["seconds"] = _time.perf_counter() - t0
+        t0 = _time.perf_counter()
+        prev = res
+    return out
+
+
+def _score(res, Xtr, Xte, time, event, train, params, cfg) -> dict:
+    """The record of one setting's fits on one fold (see :func:`evaluate_unit`)."""
     test = ~train
-    Xte = Xc[:, test]
     n_top = params.get("n_top")
     use_top = cfg.score == "top" and n_top is not None and not _is_nan(n_top)
     held, trained, rel = [], [], []
@@ -223,11 +293,10 @@ def evaluate_unit(
         "rel_error": float(np.mean(rel)),
         "n_iter": float(np.median(res.n_iter)),
         "converged": float(np.mean(res.converged)),
-        "n_train": n_train,
+        "n_train": int(train.sum()),
         "n_test": int(test.sum()),
         "n_events_test": int(np.sum(event[test] > 0)),
-        "n_genes": int(Xc.shape[0]),
-        "seconds": _time.perf_counter() - t0,
+        "n_genes": int(Xtr.shape[0]),
         "start_cindex": [float(v) for v in held_a],
     }
 

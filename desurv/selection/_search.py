@@ -18,7 +18,12 @@ from desurv._validation import (
     check_survival,
     split_survival_target,
 )
-from desurv.selection._evaluate import PARAM_DEFAULTS, EvalConfig, evaluate_unit
+from desurv.selection._evaluate import (
+    PARAM_DEFAULTS,
+    EvalConfig,
+    evaluate_path,
+    evaluate_unit,
+)
 from desurv.selection._folds import FoldPreprocess, stratified_folds
 from desurv.selection._space import BayesProposer, SearchSpace, gp_lcb_k
 from desurv.selection._store import SearchStore, fingerprint, setting_key, unit_key
@@ -237,6 +242,13 @@ class DeSurvSearch:
     solver : {"mu", "hals"}, default "mu"
         The optimiser of every fit (:class:`desurv.DeSurv`'s ``solver``: "hals" is faster but
         finds other programs).
+    warm_start : {None, "alpha"}, default None
+        ``"alpha"`` (grid only): warm starts along the alpha path. The settings that differ
+        only in alpha are fitted on each fold in increasing alpha, the first from the fold's
+        random starts and each next one from the previous alpha's fits (start by start, no
+        warm-up), so the later alphas need fewer iterations; one job is then a path on a
+        fold. None: every setting from the random starts (the paper). The table's rows and
+        columns are the same either way (the values differ: the fits start elsewhere).
     random_state : int, SeedSequence or None, default None
         The root seed: folds, starts (start s of fold f: ``SeedSequence(entropy,
         spawn_key=(f, s))``, the same for every setting) and the Bayesian proposals. The
@@ -277,6 +289,7 @@ class DeSurvSearch:
         ties: str = "efron",
         preprocess: FoldPreprocess | None = None,
         solver: str = "mu",
+        warm_start: str | None = None,
         random_state: Any = None,
         n_jobs: int | None = None,
         store: Any = None,
@@ -302,6 +315,7 @@ class DeSurvSearch:
         self.ties = ties
         self.preprocess = preprocess
         self.solver = solver
+        self.warm_start = warm_start
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.store = store
@@ -379,9 +393,7 @@ class DeSurvSearch:
         separate = event is not None  # (X, time, event), not scikit-learn's single y
         time, event = split_survival_target(time, event)
         Xa, samples, _ = check_expression(X)
-        t, e = check_survival(
-            time, event, Xa.shape[0], samples, refuse_labelled_series=separate
-        )
+        t, e = check_survival(time, event, Xa.shape[0], samples, refuse_labelled_series=separate)
         coh = None if cohort is None else np.asarray(cohort).astype(str)
         if coh is not None and coh.shape != (Xa.shape[0],):
             raise ValueError(f"cohort has shape {coh.shape}, need ({Xa.shape[0]},)")
@@ -396,7 +408,13 @@ class DeSurvSearch:
             score=self.score,
             start_rule=self.start_rule,
             solver=self.solver,
+            warm_start=self.warm_start,
         )
+        if self.warm_start is not None and self.method != "grid":
+            raise ValueError(
+                f"warm_start={self.warm_start!r} needs method='grid' (a path of alpha values "
+                "at fixed other parameters); the Bayesian search proposes one setting at a time"
+            )
         if self.store is not None and (
             not isinstance(self.random_state, (int, np.integer))
             or isinstance(self.random_state, bool)
@@ -555,16 +573,21 @@ def _jsonable_params(params: dict) -> dict[str, Any]:
     }
 
 
-def _unit_job(X, t, e, train, params, entropy, fold, cfg, preprocess, cohort):
+def _unit_job(X, t, e, train, path, entropy, fold, cfg, preprocess, cohort):
     from desurv.estimator import _one_blas_thread
 
     with _one_blas_thread():
-        return evaluate_unit(X, t, e, train, params, entropy, fold, cfg, preprocess, cohort)
+        if len(path) == 1:
+            return [evaluate_unit(X, t, e, train, path[0], entropy, fold, cfg, preprocess, cohort)]
+        return evaluate_path(X, t, e, train, path, entropy, fold, cfg, preprocess, cohort)
 
 
 class _Runner:
     """Evaluates (setting, fold) units in parallel, writes each to the store as it finishes,
-    and keeps the rows in a deterministic order (setting order, then fold)."""
+    and keeps the rows in a deterministic order (setting order, then fold). With
+    ``warm_start="alpha"`` one job is a path of settings on one fold (its units are written
+    when the path finishes; a path with a missing unit is refitted whole, which gives the
+    stored units again bitwise)."""
 
     def __init__(
         self, X, t, e, cohort, folds, n_folds, entropy, cfg, preprocess, store, n_jobs, progress
@@ -600,49 +623,66 @@ class _Runner:
     def run(self, settings: Sequence[tuple[dict, str]]) -> None:
         from joblib import Parallel, delayed
 
-        todo = []
+        todo = []  # (keys, path of settings, fold): one job each
+        new = []
         for params, phase in settings:
             key0 = setting_key(params)
             if key0 in self.seen:
                 continue
             self.seen.add(key0)
             self.order.append((params, phase))
+            new.append(params)
+        for path in self._paths(new):
             for f in range(self.n_folds):
-                key = unit_key(params, f)
-                if key not in self.done:
-                    todo.append((key, params, f))
+                keys = [unit_key(params, f) for params in path]
+                if any(key not in self.done for key in keys):
+                    todo.append((keys, path, f))
         if not todo:
             return
-        bar = self._bar(len(todo))
+        bar = self._bar(sum(len(keys) for keys, _, _ in todo))
         jobs = (
             delayed(_unit_job)(
                 self.X,
                 self.t,
                 self.e,
                 self.folds != f,
-                params,
+                path,
                 self.entropy,
                 f,
                 self.cfg,
                 self.preprocess,
                 self.cohort,
             )
-            for _, params, f in todo
+            for _, path, f in todo
         )
         if self.n_jobs == 1:
             results = (_unit_job(*j[1], **j[2]) for j in jobs)
         else:
             results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
-        for (key, params, f), rec in zip(todo, results):
-            rec = {"params": _jsonable_params(params), "fold": f, **rec}
-            self.done[key] = rec
-            if self.store is not None:
-                self.store.write(key, rec)
-            logger.info("evaluated %s fold %d: C %.4f", params, f, rec["cindex"])
-            if bar is not None:
-                self.best = max(self.best, rec["cindex"])
-                bar.update(1)
-                bar.set_postfix(best_fold_C=f"{self.best:.3f}")
+        for (keys, path, f), recs in zip(todo, results):
+            for key, params, rec in zip(keys, path, recs):
+                if key in self.done:  # a resumed path: this setting was stored already
+                    continue
+                rec = {"params": _jsonable_params(params), "fold": f, **rec}
+                self.done[key] = rec
+                if self.store is not None:
+                    self.store.write(key, rec)
+                logger.info("evaluated %s fold %d: C %.4f", params, f, rec["cindex"])
+                if bar is not None:
+                    self.best = max(self.best, rec["cindex"])
+                    bar.update(1)
+                    bar.set_postfix(best_fold_C=f"{self.best:.3f}")
+
+    def _paths(self, settings: list[dict]) -> list[list[dict]]:
+        """The jobs' settings: one each, or with ``warm_start="alpha"`` the settings that
+        differ only in alpha together, in increasing alpha (in order of first appearance)."""
+        if self.cfg.warm_start != "alpha":
+            return [[params] for params in settings]
+        paths: dict[str, list[dict]] = {}
+        for params in settings:
+            rest = setting_key({p: v for p, v in params.items() if p != "alpha"})
+            paths.setdefault(rest, []).append(params)
+        return [sorted(path, key=lambda q: q["alpha"]) for path in paths.values()]
 
     def value(self, params: dict) -> float:
         """Mean held-out C over the folds that have one (as :func:`summarise`: a fold whose

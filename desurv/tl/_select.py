@@ -51,6 +51,7 @@ def select(
     progress: bool | None = None,
     refit: bool | str = False,
     solver: str = "mu",
+    warm_start: str | None = None,
     key_added: str = "desurv",
     copy: bool = False,
 ) -> SearchResult | tuple[SearchResult, AnnData]:
@@ -92,7 +93,7 @@ def select(
         Column of ``adata.obs`` with the cohort: folds stratified by event x cohort.
     layer : str, optional
         Use ``adata.layers[layer]`` instead of ``adata.X``.
-    random_state, n_jobs, store, max_iter, tol, warmup_iter, progress, solver
+    random_state, n_jobs, store, max_iter, tol, warmup_iter, progress, solver, warm_start
         See :class:`desurv.selection.DeSurvSearch`.
     refit : bool or {"best", "1se"}, default False
         Fit the final model on all samples with :func:`desurv.tl.fit` (``n_init = n_starts``
@@ -164,6 +165,7 @@ def select(
         warmup_iter=warmup_iter,
         preprocess=pre,
         solver=solver,
+        warm_start=warm_start,
         random_state=random_state,
         n_jobs=n_jobs,
         store=store,
