@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from desurv._core.cox import SurvivalData
-from desurv._core.solver import Hyper, fit_batch, uniform_start
+from desurv._core.solver import SOLVERS, Hyper, fit_batch, uniform_start
 from desurv.estimator import DeSurv
 from desurv.exceptions import DeSurvWarning
 from desurv.metrics import concordance_index
@@ -58,14 +58,16 @@ def _stratified_folds(event: np.ndarray, n_folds: int, rng: np.random.Generator)
     return fold
 
 
-def _cv_one_alpha(X, time, event, folds, alpha, k, lambda_, l1_ratio, max_iter, seed):
+def _cv_one_alpha(
+    X, time, event, folds, alpha, k, lambda_, l1_ratio, max_iter, seed, solver="mu"
+):
     n_folds = int(folds.max()) + 1
     mask = np.stack([(folds != f).astype(float) for f in range(n_folds)])
     W0, H0, b0 = uniform_start(X, k, np.random.default_rng(seed), batch=n_folds)
     hp = Hyper(alpha=alpha, lambda_=lambda_, l1_ratio=l1_ratio)
     res = fit_batch(
         X, SurvivalData.from_arrays(time, event), W0, H0, b0, hp, mask=mask, tol=1e-6,
-        max_iter=max_iter, warmup=50,
+        max_iter=max_iter, warmup=50, **SOLVERS[solver],
     )  # fmt: skip
     scores = []
     for f in range(n_folds):
@@ -88,6 +90,7 @@ def cv_alpha(
     max_iter: int = 1500,
     random_state: int | np.random.SeedSequence = 0,
     n_jobs: int = 1,
+    solver: str = "mu",
 ) -> pd.DataFrame:
     """Held-out C-index of DeSurv for each alpha, by stratified K-fold cross-validation.
 
@@ -106,6 +109,8 @@ def cv_alpha(
         Seeds the folds and the starts (the same for every alpha).
     n_jobs : int, default 1
         Processes over the alphas.
+    solver : {"mu", "hals"}, default "mu"
+        The optimiser (:class:`desurv.DeSurv`'s ``solver``).
 
     Returns
     -------
@@ -113,6 +118,8 @@ def cv_alpha(
         One row per alpha: ``alpha``, ``cv_cindex`` (mean over folds), ``se`` (sd over folds /
         sqrt(n_folds)) and ``fold_cindex`` (list).
     """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {tuple(SOLVERS)}, got {solver!r}")
     seq = np.random.SeedSequence(random_state) if isinstance(random_state, int) else random_state
     fold_seq, start_seq = seq.spawn(2)
     Xc = np.ascontiguousarray(np.asarray(X, dtype=float).T)  # genes x samples
@@ -121,7 +128,7 @@ def cv_alpha(
     folds = _stratified_folds(np.asarray(event), n_folds, np.random.default_rng(fold_seq))
     args = [
         (Xc, np.asarray(time, float), np.asarray(event, float), folds, float(a), n_components,
-         lambda_, l1_ratio, max_iter, start_seq)
+         lambda_, l1_ratio, max_iter, start_seq, solver)
         for a in alphas
     ]  # fmt: skip
     if n_jobs == 1:
@@ -166,6 +173,7 @@ def run_demo(
     n_jobs: int = 1,
     out: str | Path | None = None,
     verbose: bool = True,
+    solver: str = "mu",
 ) -> pd.DataFrame:
     """Run the comparison and print a table; returns it as a DataFrame.
 
@@ -189,6 +197,8 @@ def run_demo(
         into.
     verbose : bool
         Print the tables.
+    solver : {"mu", "hals"}, default "mu"
+        The optimiser of every fit (:class:`desurv.DeSurv`'s ``solver``).
 
     Returns
     -------
@@ -209,7 +219,7 @@ def run_demo(
                 warnings.simplefilter("ignore", DeSurvWarning)
                 cv = cv_alpha(
                     X.to_numpy(), t.to_numpy(), e.to_numpy(), alphas, n_components=n_components,
-                    random_state=cv_seq, n_jobs=n_jobs,
+                    random_state=cv_seq, n_jobs=n_jobs, solver=solver,
                 )  # fmt: skip
             best = float(cv.loc[cv["cv_cindex"].idxmax(), "alpha"])
             cv_seconds = _time.perf_counter() - start
@@ -218,6 +228,7 @@ def run_demo(
                 start = _time.perf_counter()
                 model = DeSurv(
                     n_components, alpha=a, max_iter=max_iter, tol=1e-6, n_init=n_init,
+                    solver=solver,
                     random_state=np.random.SeedSequence(fit_seq.entropy),
                 )  # fmt: skip
                 with warnings.catch_warnings():

@@ -149,3 +149,17 @@ def test_tcga_paad_alpha_keeps_its_meaning():
         assert separated == (m.train_cindex_ >= 0.99)
     assert max(c[0.0], c[0.334], c[0.5]) < 0.95
     assert c[0.9] > c[0.0]
+
+
+def test_cv_alpha_takes_the_solver():
+    """cv_alpha fits with the solver it is given ("hals" reaches other fits than the default
+    "mu" on the same folds and starts); an unknown name is refused before any fit."""
+    d = simulate(
+        "primary", n_genes=300, n_markers=30, n_background=60, n_samples=90, random_state=3
+    )
+    X, t, e = d.X.loc[d.train].to_numpy(), d.time[d.train].to_numpy(), d.event[d.train].to_numpy()
+    mu = cv_alpha(X, t, e, (0.5,), max_iter=100, random_state=1)
+    hals = cv_alpha(X, t, e, (0.5,), max_iter=100, random_state=1, solver="hals")
+    assert mu.fold_cindex[0] != hals.fold_cindex[0]
+    with pytest.raises(ValueError, match="solver must be one of"):
+        cv_alpha(X, t, e, (0.5,), solver="newton")
