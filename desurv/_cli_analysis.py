@@ -180,6 +180,12 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     _add_estimator(fit)
     fit.add_argument("--n-top", type=int, default=50,
                      help="top genes per factor written to top_genes.tsv (default 50)")  # fmt: skip
+    fit.add_argument("--init", choices=["random", "consensus"], default="random",
+                     help="random starts (--n-init) or the paper's consensus seed")  # fmt: skip
+    fit.add_argument("--consensus-n-fits", type=int, default=100,
+                     help="fits behind the consensus seed (the paper: 100)")  # fmt: skip
+    fit.add_argument("--consensus-n-top", type=int, default=100,
+                     help="top genes per factor of each of those fits (default 100)")  # fmt: skip
 
     sel = sub.add_parser("select", help="choose k and the penalties by cross-validation", **kw,
                          epilog="example:\n  " + _EXAMPLES["select"])  # fmt: skip
@@ -566,8 +572,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     adata, files = load_input(args)
     params = {k: getattr(args, k) for k in _FIT_PARAMS}
     with atomic_dir(args.out, args.force) as out:
+        start = {} if args.init == "random" else dict(
+            init="consensus", consensus_n_fits=args.consensus_n_fits,
+            consensus_n_top=args.consensus_n_top,
+        )  # fmt: skip
         desurv.tl.fit(adata, args.time_col, args.event_col, random_state=seed,
-                      n_jobs=args.n_jobs, **params)  # fmt: skip
+                      n_jobs=args.n_jobs, **start, **params)  # fmt: skip
         table = desurv.tl.top_genes(adata, n_top=args.n_top)
         adata.write_h5ad(out / "model.h5ad")
         _tsv(_scores_table(adata, "desurv"), out / "scores.tsv")

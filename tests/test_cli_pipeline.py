@@ -54,7 +54,7 @@ FIT = ["--expression", "expr.tsv.gz", "--clinical", "clinical.tsv", "--log1p",
        "--max-iter", "80", "--seed", "3", "-q"]  # fmt: skip
 
 
-def _api_fit(folder: Path) -> ad.AnnData:
+def _api_fit(folder: Path, **fit_kw) -> ad.AnnData:
     expr = pd.read_csv(folder / "expr.tsv.gz", sep="\t", index_col=0)
     clin = pd.read_csv(folder / "clinical.tsv", sep="\t", index_col=0)
     a = ad.AnnData(expr.T.to_numpy(dtype=float), obs=clin.loc[expr.columns].copy(),
@@ -65,7 +65,7 @@ def _api_fit(folder: Path) -> ad.AnnData:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         desurv.tl.fit(a, "time", "event", n_components=2, alpha=0.6, n_init=2, max_iter=80,
-                      random_state=3)  # fmt: skip
+                      random_state=3, **fit_kw)  # fmt: skip
     return a
 
 
@@ -93,6 +93,19 @@ def test_fit_equals_the_python_api_and_repeats_from_its_config(files):
     cfg = (out / "config.toml").read_text()
     assert 'preprocess = ["log1p", "filter_genes:200"]' in cfg and "seed = 3" in cfg
     assert f'desurv_version = "{desurv.__version__}"' in cfg and "input_sha256" in cfg
+
+
+def test_fit_from_the_consensus_seed_equals_the_python_api(files):
+    r = run("fit", *FIT, "--init", "consensus", "--consensus-n-fits", "3",
+            "--consensus-n-top", "20", "--out", "cons", cwd=files)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    cli = ad.read_h5ad(files / "cons" / "model.h5ad")
+    api = _api_fit(files, init="consensus", consensus_n_fits=3, consensus_n_top=20)
+    assert cli.uns["desurv"]["init"] == "consensus"
+    assert cli.uns["desurv"]["consensus"]["n_fits"] == 3
+    np.testing.assert_array_equal(cli.varm["desurv_W"], api.varm["desurv_W"])
+    cfg = (files / "cons" / "config.toml").read_text()
+    assert 'init = "consensus"' in cfg and "consensus_n_fits = 3" in cfg
 
 
 def test_select_fit_topgenes_score_validate(files):

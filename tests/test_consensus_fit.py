@@ -48,3 +48,54 @@ def test_consensus_fit_checks_its_arguments():
         consensus_fit(X, t, e, n_fits=1)
     with pytest.raises(ValueError, match="solver"):
         consensus_fit(X, t, e, n_fits=3, solver="nope")
+
+
+def _adata(X, t, e):
+    import anndata as ad
+    import pandas as pd
+
+    obs = pd.DataFrame({"time": t, "event": e}, index=[f"s{i}" for i in range(len(t))])
+    return ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])]))
+
+
+def test_tl_fit_consensus_init_is_consensus_fit_written_as_tl_fit(tmp_path):
+    """tl.fit(init="consensus") writes the model consensus_fit makes (bitwise) under the keys
+    of tl.fit, with the seed's record; it survives an h5ad round trip and tl.score reads it."""
+    import anndata as ad
+
+    import desurv
+
+    X, t, e, truth = _planted()
+    kw = dict(n_top=30, n_fits=12, alpha=0.3, max_iter=200, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeSurvWarning)
+        model, seed = consensus_fit(X, t, e, n_components=3, **kw)
+        adata = _adata(X, t, e)
+        desurv.tl.fit(
+            adata, n_components=3, init="consensus", consensus_n_fits=12, consensus_n_top=30,
+            alpha=0.3, max_iter=200, random_state=1,
+        )  # fmt: skip
+    np.testing.assert_array_equal(adata.varm["desurv_W"], model.W_)
+    np.testing.assert_array_equal(adata.uns["desurv"]["beta"], model.coef_)
+    rec = adata.uns["desurv"]
+    assert rec["init"] == "consensus"
+    cons = rec["consensus"]
+    assert cons["n_fits"] == 12 and cons["n_top"] == 30 and cons["min_fits"] == seed.min_fits
+    assert cons["n_kept"] == int(seed.kept.sum())
+    np.testing.assert_array_equal(cons["labels"], seed.labels)
+    path = tmp_path / "m.h5ad"
+    adata.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    assert back.uns["desurv"]["init"] == "consensus"
+    np.testing.assert_array_equal(back.uns["desurv"]["consensus"]["frequency"], seed.frequency)
+    new = _adata(X[:20], t[:20], e[:20])
+    desurv.tl.score(new, back)
+    np.testing.assert_allclose(new.obs["desurv_risk"], adata.obs["desurv_risk"][:20], rtol=1e-10)
+    # a random-start fit says so, and an unknown init is refused
+    other = _adata(X, t, e)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeSurvWarning)
+        desurv.tl.fit(other, n_components=3, alpha=0.3, max_iter=50, n_init=2, random_state=1)
+    assert other.uns["desurv"]["init"] == "random" and "consensus" not in other.uns["desurv"]
+    with pytest.raises(ValueError, match="init must be"):
+        desurv.tl.fit(other, n_components=3, init="nndsvd")

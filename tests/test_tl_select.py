@@ -116,3 +116,27 @@ def test_refit_records_the_in_fold_transform_so_scoring_reproduces_it(cohort, tr
         tl.score(new, a)
     np.testing.assert_allclose(new.obsm["X_desurv"], a.obsm["X_desurv"], rtol=1e-10)
     np.testing.assert_allclose(new.obs["desurv_risk"], a.obs["desurv_risk"], rtol=1e-10)
+
+
+def test_select_refit_from_the_consensus_seed(cohort):
+    """refit_init="consensus": the refit is tl.fit(init="consensus") at the chosen setting
+    (the paper's final model), with the chosen n_top as the seed's top genes."""
+    a = cohort.copy()
+    kw = {**KW, "n_top": [40]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeSurvWarning)
+        res = tl.select(a, refit="best", refit_init="consensus", refit_n_fits=4, **kw)
+        b = cohort.copy()
+        params = dict(res.best_params_)
+        params.pop("lambda_w")
+        params.pop("n_top")
+        k = params.pop("n_components")
+        tl.fit(b, "time", "event", k, init="consensus", consensus_n_fits=4, consensus_n_top=40,
+               max_iter=100, tol=1e-5, warmup_iter=50, random_state=res.seed_entropy,
+               solver="mu", **params)  # fmt: skip
+    rec = a.uns["desurv"]
+    assert rec["init"] == "consensus" and rec["consensus"]["n_top"] == 40
+    assert rec["consensus"]["n_fits"] == 4
+    np.testing.assert_array_equal(a.varm["desurv_W"], b.varm["desurv_W"])
+    with pytest.raises(ValueError, match="refit_init"):
+        tl.select(a, refit=True, refit_init="nndsvd", **KW)

@@ -35,7 +35,6 @@ from _report import Report, options
 
 import desurv
 import r_bridge
-from desurv.selection import consensus_fit
 
 args = options("pdac")
 FAST = bool(args.fast)
@@ -164,82 +163,39 @@ if SELECT["method"] == "bayes":
 # %% [markdown]
 # ## 3. The final fit from the consensus seed
 #
-# `desurv.selection.consensus_fit` runs many fits from random starts, keeps the genes that are
+# `desurv.tl.fit(..., init="consensus")` runs the final paper's final fit
+# (`desurv.selection.consensus_fit`): many fits from random starts, keeps the genes that are
 # among a factor's top genes in at least 30 % of them, builds W0 from their groups, H0 by
-# NNLS and continues one fit from there. It returns a `DeSurv` estimator; `tl.fit` draws its
-# own random starts and takes no `W0`/`H0`, so the model is written into the AnnData here
-# under the keys `tl.fit` writes (`varm['desurv_W']`, `obsm['X_desurv']`,
-# `obs['desurv_risk']`, `uns['desurv']`, ...), which `tl.top_genes`, `tl.annotate_programs`,
-# `pl.*` and `tl.validate` read.
+# NNLS and continues one fit from there. It writes the keys every `tl.fit` writes
+# (`varm['desurv_W']`, `obsm['X_desurv']`, `obs['desurv_risk']`, `uns['desurv']`, ...), which
+# `tl.top_genes`, `tl.annotate_programs`, `pl.*` and `tl.validate` read, and the seed's record
+# under `uns['desurv']['consensus']`.
 
 
 # %%
-def write_fit(adata, model, key="desurv", time_key="time", event_key="event"):
-    """Store a fitted DeSurv estimator in ``adata`` with the keys of ``desurv.tl.fit``."""
-    genes = pd.Index(model.feature_names_in_.astype(str))
-    mask = np.asarray(adata.var_names.isin(genes))
-    order = genes.get_indexer(adata.var_names[mask])
-    W = np.zeros((adata.n_vars, model.W_.shape[1]))
-    W[mask] = np.asarray(model.W_, dtype=float)[order]
-    adata.varm[f"{key}_W"] = W
-    adata.var[f"{key}_used"] = mask
-    adata.obsm[f"{key}_H"] = np.asarray(model.H_, dtype=float).T
-    scores = np.asarray(model.train_scores_, dtype=float)
-    adata.obsm[f"X_{key}"] = scores
-    adata.obs[f"{key}_risk"] = scores @ np.asarray(model.coef_, dtype=float)
-    params = {k: v for k, v in model.get_params().items() if v is not None}
-    params["_none"] = np.asarray([k for k, v in model.get_params().items() if v is None] or
-                                 [""], dtype=object)
-    steps = np.asarray(adata.uns["desurv_pp"]["steps"], dtype=object)
-    pp_rec = {"steps": steps}
-    for name in ("log1p", "quantile_normalize", "rank_transform"):
-        if name in adata.uns:
-            pp_rec[name] = dict(adata.uns[name])
-    adata.uns[key] = {
-        "params": params,
-        "beta": np.asarray(model.coef_, dtype=float),
-        "beta_std": np.asarray(model.coef_std_, dtype=float),
-        "score_sd": np.asarray(model.sd_z_, dtype=float),
-        "loss_history": {c: model.loss_history_[c].to_numpy() for c in model.loss_history_},
-        "n_iter": int(model.n_iter_),
-        "converged": bool(model.converged_),
-        "train_cindex": float(model.train_cindex_),
-        "seeds": np.asarray([int(s) for s in model.seeds_], dtype=np.int64),
-        "variant": str(model.variant),
-        "genes": np.asarray(genes[genes.isin(adata.var_names[mask])], dtype=object),
-        "n_components": int(model.W_.shape[1]),
-        "time_key": time_key,
-        "event_key": event_key,
-        "layer": "X",
-        "preprocessing": pp_rec,
-        "version": desurv.__version__,
-    }
-
-
 def final_fit(adata, alpha):
-    """consensus_fit at the chosen k, lambda_, l1_ratio and this alpha, written into adata."""
+    """The consensus fit at the chosen k, lambda_, l1_ratio and this alpha; its record."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", desurv.ConvergenceWarning)
-        model, seed = consensus_fit(
-            adata.to_df(), adata.obs["time"].to_numpy(), adata.obs["event"].to_numpy(),
-            n_components=K, n_top=N_TOP, n_fits=FINAL["n_fits"], random_state=SEED,
-            alpha=alpha, lambda_=LAMBDA, l1_ratio=XI, max_iter=FINAL["max_iter"], tol=TOL,
-            n_jobs=N_JOBS,
+        desurv.tl.fit(
+            adata, "time", "event", n_components=K, init="consensus", consensus_n_top=N_TOP,
+            consensus_n_fits=FINAL["n_fits"], random_state=SEED, alpha=alpha, lambda_=LAMBDA,
+            l1_ratio=XI, max_iter=FINAL["max_iter"], tol=TOL, n_jobs=N_JOBS,
         )
-    write_fit(adata, model)
-    return model, seed
+    return adata.uns["desurv"]
 
 
 tic = time.perf_counter()
-model, cseed = final_fit(tcga, ALPHA)
+model = final_fit(tcga, ALPHA)
+cseed = model["consensus"]
 timings["final_fit"] = time.perf_counter() - tic
-beta_std = np.asarray(model.coef_std_)
+beta_std = np.asarray(model["beta_std"])
 report.md(
     f"Consensus fit at k = {K}, alpha = {ALPHA:g}, lambda_ = {LAMBDA:.3g}, l1_ratio = "
     f"{XI:.3g}: {FINAL['n_fits']} fits (at most {FINAL['max_iter']} iterations each), "
-    f"{int(np.sum(cseed.kept))} genes kept in the seed (in at least {cseed.min_fits} of the "
-    f"{cseed.n_sets} top-{N_TOP} gene sets); the final fit ran {model.n_iter_} iterations "
-    f"(converged: {model.converged_}), training C-index {model.train_cindex_:.3f}, "
+    f"{cseed['n_kept']} genes kept in the seed (in at least {cseed['min_fits']} of the "
+    f"{cseed['n_sets']} top-{N_TOP} gene sets); the final fit ran {model['n_iter']} iterations "
+    f"(converged: {model['converged']}), training C-index {model['train_cindex']:.3f}, "
     f"standardised Cox coefficients (log HR per SD) "
     f"{', '.join(f'{b:.3f}' for b in beta_std)}. Run time {timings['final_fit']:.0f} s."
 )
@@ -359,7 +315,7 @@ tic = time.perf_counter()
 nmf = tcga.copy()
 for key in ("desurv_top_genes", "desurv_programs"):
     nmf.uns.pop(key, None)
-nmf_model, _ = final_fit(nmf, 0.0)
+nmf_model = final_fit(nmf, 0.0)
 timings["nmf_fit"] = time.perf_counter() - tic
 top_nmf = desurv.tl.top_genes(nmf, n_top=N_TOP)
 ann_nmf = desurv.tl.annotate_programs(nmf, PROGRAMS)
@@ -384,8 +340,8 @@ match["distinct"] = match["best_jaccard"] < JACCARD_DISTINCT
 n_distinct = int(match["distinct"].sum())
 report.md(
     f"The alpha = 0 model (same consensus procedure, k, lambda_, l1_ratio and seed; "
-    f"{timings['nmf_fit']:.0f} s): training C-index {nmf_model.train_cindex_:.3f} against "
-    f"{model.train_cindex_:.3f} for DeSurv. Measure of distinctness: for each DeSurv factor "
+    f"{timings['nmf_fit']:.0f} s): training C-index {nmf_model['train_cindex']:.3f} against "
+    f"{model['train_cindex']:.3f} for DeSurv. Measure of distinctness: for each DeSurv factor "
     f"the largest Jaccard index between its top-{N_TOP} gene list and any NMF factor's; "
     f"**{n_distinct} of {K}** DeSurv signatures are distinct (best match < "
     f"{JACCARD_DISTINCT}). Training Cox p of the NMF factors: "
@@ -676,14 +632,14 @@ report.result(
     select_method=SELECT["method"],
     select_seconds=round(timings["select"], 1),
     select_best_k=int(sel.best_params_["n_components"]),
-    train_cindex=float(model.train_cindex_),
+    train_cindex=float(model["train_cindex"]),
     train_factor_p=train_p,
     train_factor_hr=[float(x) for x in cox_train["hr_per_sd"]],
     annotated_factors=annotated,
     best_annotated_significant=best_sig,
     lead_factor=LEAD,
     km_train_logrank_p_risk=km_p_risk,
-    nmf_train_cindex=float(nmf_model.train_cindex_),
+    nmf_train_cindex=float(nmf_model["train_cindex"]),
     nmf_train_factor_p=[float(p) for p in cox_nmf["p"]],
     desurv_vs_nmf_best_jaccard=[float(x) for x in match["best_jaccard"]],
     n_distinct_from_nmf=n_distinct,

@@ -70,6 +70,10 @@ def fit(
     genes: str | Sequence[str] | np.ndarray | None = None,
     key_added: str = "desurv",
     copy: bool = False,
+    init: str = "random",
+    consensus_n_fits: int = 100,
+    consensus_n_top: int = 100,
+    consensus_min_fits: int | None = None,
     **estimator_params: Any,
 ) -> AnnData | None:
     """Fit DeSurv (NMF X ~ W H whose factor scores drive a penalised Cox model) on a cohort.
@@ -98,6 +102,17 @@ def fit(
         Prefix of every key written.
     copy : bool, default False
         Work on and return a copy.
+    init : {"random", "consensus"}, default "random"
+        ``"random"``: the estimator's ``n_init`` random starts, the lowest loss kept.
+        ``"consensus"``: the final paper's final fit
+        (:func:`desurv.selection.consensus_fit`): ``consensus_n_fits`` fits from random
+        starts, the genes among a factor's top ``consensus_n_top`` genes in at least
+        ``consensus_min_fits`` of the gene sets (default ceil(0.3 n_fits), the paper's) grouped
+        into k programs, W0 from the groups, H0 by NNLS, beta0 = 0, and one fit from there
+        (``n_init`` is then not used).
+    consensus_n_fits, consensus_n_top, consensus_min_fits : int
+        The consensus seed's number of fits (the paper: 100), top genes per factor (the
+        selected ``n_top``) and minimum frequency; ``init="consensus"`` only.
     **estimator_params
         Further hyperparameters of :class:`desurv.DeSurv`: ``alpha`` (survival weight),
         ``lambda_`` (penalty on the standardised Cox coefficients), ``l1_ratio`` (xi),
@@ -129,7 +144,11 @@ def fit(
           (genes used, in W's row order), ``'n_components'``, ``'time_key'``,
           ``'event_key'``, ``'layer'``, ``'preprocessing'`` (the ``uns['desurv_pp']`` step
           list and the ``log1p`` / ``quantile_normalize`` / ``rank_transform`` records, used
-          by :func:`desurv.tl.score`), ``'version'`` (desurv's).
+          by :func:`desurv.tl.score`), ``'version'`` (desurv's), ``'init'``; with
+          ``init="consensus"`` also ``'consensus'``: ``n_fits``, ``n_top``, ``min_fits``,
+          ``n_sets`` (gene sets counted), ``n_kept`` (genes clustered), ``labels`` (group of
+          each gene used, in W's row order, -1 for genes not kept) and ``frequency`` (gene
+          sets each gene used is in).
 
     Raises
     ------
@@ -141,6 +160,11 @@ def fit(
         missing expression values.
     """
     check_adata(adata)
+    if init not in ("random", "consensus"):
+        raise ValueError(
+            f"init must be 'random' (the estimator's n_init starts) or 'consensus' (the "
+            f"final paper's consensus seed), got {init!r}"
+        )
     time, event = get_survival(adata, time_key, event_key)
     mask = _genes_mask(adata, genes)
     if not mask.any():
@@ -156,9 +180,27 @@ def fit(
     used = adata.var_names[mask]
     from desurv.estimator import DeSurv
 
-    model = DeSurv(n_components=n_components, **estimator_params)
     Xdf = pd.DataFrame(X, index=adata.obs_names.astype(str), columns=used.astype(str), copy=False)
-    model.fit(Xdf, time, event)
+    consensus = None
+    if init == "consensus":
+        from desurv.selection import consensus_fit
+
+        model, seed = consensus_fit(
+            Xdf, time, event, n_components=n_components, n_top=consensus_n_top,
+            n_fits=consensus_n_fits, min_fits=consensus_min_fits, **estimator_params,
+        )  # fmt: skip
+        consensus = {
+            "n_fits": int(seed.n_fits),
+            "n_top": int(seed.n_top),
+            "min_fits": int(seed.min_fits),
+            "n_sets": int(seed.n_sets),
+            "n_kept": int(np.sum(seed.kept)),
+            "labels": np.asarray(seed.labels, dtype=np.int64),
+            "frequency": np.asarray(seed.frequency, dtype=np.int64),
+        }
+    else:
+        model = DeSurv(n_components=n_components, **estimator_params)
+        model.fit(Xdf, time, event)
     del X, Xdf
     if copy:  # after the fit, so that the copy's matrix and the fit's do not coexist
         adata = adata.copy()
@@ -190,7 +232,10 @@ def fit(
         "layer": layer_name(layer),
         "preprocessing": preprocessing_record(adata),
         "version": package_version(),
+        "init": init,
     }
+    if consensus is not None:
+        record["consensus"] = consensus
     adata.uns[key_added] = record
     logger.info(
         "tl.fit: k=%d on %d samples x %d genes, train C-index %.3f, %d iterations",

@@ -50,6 +50,8 @@ def select(
     warmup_iter: int = 50,
     progress: bool | None = None,
     refit: bool | str = False,
+    refit_init: str = "random",
+    refit_n_fits: int = 100,
     solver: str = "mu",
     warm_start: str | None = None,
     key_added: str = "desurv",
@@ -100,6 +102,12 @@ def select(
         random starts) at the best setting (``True`` or ``"best"``) or at the paper's choice
         (``"1se"``: the best setting with k from the one-standard-error rule), after
         fitting the same preprocessing on all samples.
+    refit_init : {"random", "consensus"}, default "random"
+        The refit's start: the best of ``n_starts`` random starts, or the final paper's
+        consensus seed (``tl.fit(init="consensus")``) of ``refit_n_fits`` fits with the
+        chosen ``n_top`` top genes per factor (100 when the setting has none).
+    refit_n_fits : int, default 100
+        Fits behind the consensus seed (the paper: 100).
     key_added : str, default "desurv"
         Prefix of the keys written.
     copy : bool, default False
@@ -118,6 +126,10 @@ def select(
         for filtered genes).
     """
     check_adata(adata)
+    if refit not in (False, True, "best", "1se"):
+        raise ValueError(f"refit must be False, True, 'best' or '1se', got {refit!r}")
+    if refit_init not in ("random", "consensus"):
+        raise ValueError(f"refit_init must be 'random' or 'consensus', got {refit_init!r}")
     time, event = get_survival(adata, time_key, event_key, require_event=True)
     X = get_matrix(adata, layer)
     cohort = None
@@ -174,8 +186,6 @@ def select(
     Xdf = pd.DataFrame(X, index=adata.obs_names.astype(str), columns=adata.var_names.astype(str))
     search.fit(Xdf, time, event, cohort=cohort)
     result = search.result_
-    if refit not in (False, True, "best", "1se"):
-        raise ValueError(f"refit must be False, True, 'best' or '1se', got {refit!r}")
     target = adata.copy() if (refit and copy) else adata
     summary = result.summary.copy()
     # h5ad cannot write None in a numeric column: "no top-gene restriction" is NaN there
@@ -196,7 +206,12 @@ def select(
         from desurv.tl._fit import fit
 
         params = dict(result.params_1se_ if refit == "1se" else result.best_params_)
-        params.pop("n_top", None)
+        n_top_chosen = params.pop("n_top", None)
+        if refit_init == "consensus":
+            top = 100 if n_top_chosen is None else int(n_top_chosen)
+            start = dict(init="consensus", consensus_n_fits=refit_n_fits, consensus_n_top=top)
+        else:
+            start = dict(n_init=n_starts)
         params.pop("lambda_w", None)
         k = int(params.pop("n_components"))
         genes = None
@@ -218,12 +233,12 @@ def select(
             layer=fit_layer,
             genes=genes,
             key_added=key_added,
-            n_init=n_starts,
             max_iter=max_iter,
             tol=tol,
             warmup_iter=warmup_iter,
             random_state=result.seed_entropy,
             solver=solver,
+            **start,
             **params,
         )
         if pre is not None and pre.transform is not None:
