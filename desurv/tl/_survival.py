@@ -26,10 +26,10 @@ from desurv._anndata import h5ad_safe, is_anndata, numeric_values
 from desurv._validation import check_survival, check_ties
 from desurv.exceptions import DataWarning
 from desurv.stats._checks import strata_codes
-from desurv.stats._concordance import _c_from_counts, concordance_counts
 from desurv.stats._cox import cox_ph
 from desurv.stats._logrank import logrank_test
 from desurv.stats._result import Result
+from desurv.tl._engine import Engine
 
 __all__ = ["survival", "cox_ph", "logrank_test", "SurvivalResult"]
 
@@ -284,23 +284,13 @@ def survival(
         time_v, event_v, sample_names=names, require_event=cov_df is not None, where="survival: "
     )
 
-    if implementation == "r":
-        import r_bridge  # noqa: PLC0415 - lazy: importing desurv never starts R
-
-        cox_fn, lr_fn = r_bridge.coxph, r_bridge.survdiff
-    else:
-        cox_fn, lr_fn = cox_ph, logrank_test
-    cox = cox_fn(time_v, event_v, cov_df, strata_df, ties=ties) if cov_df is not None else None
-    logrank = lr_fn(time_v, event_v, group, strata_df) if group is not None else None
+    engine = Engine(implementation)
+    cox = engine.cox(time_v, event_v, cov_df, strata_df, ties=ties) if cov_df is not None else None
+    logrank = engine.logrank(time_v, event_v, group, strata_df) if group is not None else None
     concordance = None
     if score is not None:
         codes = None if strata_df is None else strata_codes(strata_df, len(time_v))
-        if implementation == "r":
-            rc = r_bridge.concordance(time_v, event_v, score, codes)
-            counts, cval = rc["counts"], rc["concordance"]
-        else:
-            counts = concordance_counts(time_v, event_v, score, codes)
-            cval = _c_from_counts(counts)
+        counts, cval = engine.concordance_counts(time_v, event_v, score, codes)
         concordance = {"concordance": float(cval), "counts": counts, "score": score_name}
 
     params = {

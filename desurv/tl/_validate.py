@@ -43,11 +43,9 @@ from desurv._anndata import (
 )
 from desurv.exceptions import ConvergenceWarning, DataWarning
 from desurv.pp._rank import rank_rows
-from desurv.stats._concordance import _c_from_counts, concordance_counts, concordance_var
-from desurv.stats._consensus import cohort_weights, consensus_cluster_python
-from desurv.stats._cox import cox_ph
-from desurv.stats._logrank import logrank_test
+from desurv.stats._consensus import cohort_weights
 from desurv.stats._result import Result
+from desurv.tl._engine import Engine
 from desurv.tl._score import _fit_record, _preprocess, project
 from desurv.tl._top_genes import specificity_scores, top_gene_indices, top_genes_table
 
@@ -158,57 +156,6 @@ class ValidationResult(Result):
 
 
 # ----------------------------------------------------------------------------- engines
-
-
-class _Engine:
-    """The survival statistics of one implementation, with one layout of results."""
-
-    def __init__(self, implementation: str) -> None:
-        self.name = implementation
-        if implementation == "r":
-            import r_bridge  # noqa: PLC0415 - lazy: importing desurv never starts R
-
-            r_bridge.require(("survival", "ConsensusClusterPlus"))
-            self.r = r_bridge
-
-    def cox(self, time, event, covariates: pd.DataFrame, strata=None) -> dict[str, Any]:
-        if self.name == "r":
-            return self.r.coxph(time, event, covariates, strata)
-        return cox_ph(time, event, covariates, strata)
-
-    def logrank(self, time, event, group, strata=None) -> dict[str, Any]:
-        if self.name == "r":
-            return self.r.survdiff(time, event, group, strata)
-        return logrank_test(time, event, group, strata)
-
-    def concordance(self, time, event, risk, strata=None) -> tuple[float, float]:
-        if self.name == "r":
-            out = self.r.concordance(time, event, risk, strata)
-            return float(out["concordance"]), float(out["var"])
-        c = _c_from_counts(concordance_counts(time, event, risk, strata))
-        return float(c), float(concordance_var(time, event, risk, strata))
-
-    def fisher(self, table: np.ndarray) -> tuple[float, float]:
-        if self.name == "r":
-            out = self.r.fisher_test(table)
-            return out["odds_ratio"], out["p"]
-        from scipy.stats.contingency import odds_ratio  # noqa: PLC0415
-
-        p = float(sps.fisher_exact(table).pvalue)
-        return float(odds_ratio(table, kind="conditional").statistic), p
-
-    def consensus(self, M, *, max_k, reps, p_item, p_feature, weights, seed) -> pd.DataFrame:
-        if self.name == "r":
-            res = self.r.consensus_cluster_plus(
-                M, maxK=max_k, reps=reps, pItem=p_item, pFeature=p_feature, clusterAlg="km",
-                distance="euclidean", weightsItem=weights, seed=seed,
-            )  # fmt: skip
-        else:
-            res = consensus_cluster_python(
-                M, max_k=max_k, reps=reps, p_item=p_item, p_feature=p_feature,
-                cluster_alg="km", distance="euclidean", weights_item=weights, seed=seed,
-            )  # fmt: skip
-        return res["classes"]
 
 
 def logrank_z(lr: dict[str, Any], high: str = "high") -> float:
@@ -552,7 +499,7 @@ def _folds(event: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndar
 
 
 def _cutpoint_cv(
-    m: _Model, engine: _Engine, z_grid: np.ndarray, score: str, n_folds: int,
+    m: _Model, engine: Engine, z_grid: np.ndarray, score: str, n_folds: int,
     n_starts: int | None, seed: np.random.SeedSequence, notes: list[str],
 ) -> pd.DataFrame:
     """The paper's CV of the cutpoint: per training fold a fit at the model's parameters,
@@ -619,7 +566,7 @@ def _check_choice(value: str, name: str) -> str:
 
 
 def _projection(
-    models: list[_Model], cohorts, surv, engine: _Engine, opts: dict[str, Any],
+    models: list[_Model], cohorts, surv, engine: Engine, opts: dict[str, Any],
     seeds: dict[str, np.random.SeedSequence], notes: list[str],
 ) -> dict[str, Any]:
     names = [c for c, _ in cohorts]
@@ -816,7 +763,7 @@ def _projection(
 
 
 def _clustering(
-    models: list[_Model], cohorts, surv, engine: _Engine, opts: dict[str, Any],
+    models: list[_Model], cohorts, surv, engine: Engine, opts: dict[str, Any],
     seeds: dict[str, np.random.SeedSequence], notes: list[str],
 ) -> dict[str, Any]:
     multi = len(cohorts) > 1
@@ -1142,7 +1089,7 @@ def validate(
             DataWarning,
             stacklevel=2,
         )
-    engine = _Engine(implementation)
+    engine = Engine(implementation, ("survival", "ConsensusClusterPlus"))
     root = random_state if isinstance(random_state, np.random.SeedSequence) else (
         np.random.SeedSequence(random_state))  # fmt: skip
     nmf_seq, desurv_seq, nmf_eval_seq = root.spawn(3)
