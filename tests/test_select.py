@@ -436,6 +436,37 @@ def test_top_gene_risk_by_hand(n_top):
         assert top.size < p
 
 
+def test_top_gene_risk_follows_the_authors_rules_where_the_validation_rule_differs():
+    """The search's top-gene risk is the authors' compute_lp: the top genes by specificity
+    among all genes (desurv_get_top_genes does not ask for a positive weight), and a
+    non-finite ||theta_top|| scores every sample 0. tl.validate's union keeps
+    tl.top_genes' rule (positive weights only); both share one score function."""
+    from desurv.tl._validate import lp_top, top_mask
+
+    W = np.array([[1.0, 0.0], [0.0, 0.0], [0.2, 1.0], [0.1, 0.5]])
+    beta = np.array([1.0, 2.0])
+    X = np.arange(12.0).reshape(4, 3)  # genes x samples
+    spec = specificity_scores(W)
+    # factor 0's top 2 by specificity are genes 0 and 1 (gene 1 has weight 0), factor 1's
+    # are genes 2 and 3: the authors' union is every gene
+    assert list(np.argsort(-spec[:, 0], kind="stable")[:2]) == [0, 1]
+    assert list(np.argsort(-spec[:, 1], kind="stable")[:2]) == [2, 3]
+    theta = W @ beta
+    np.testing.assert_allclose(
+        top_gene_risk(W, beta, X, 2), X.T @ theta / np.linalg.norm(theta), rtol=1e-12
+    )
+    # validation's union leaves out gene 1, which has no positive weight
+    assert top_mask(W, 2).tolist() == [True, False, True, True]
+    keep = [0, 2, 3]
+    theta_v = W[keep] @ beta
+    np.testing.assert_allclose(
+        lp_top(X.T, W, beta, top_mask(W, 2)),
+        X[keep].T @ theta_v / np.linalg.norm(theta_v),
+        rtol=1e-12,
+    )
+    np.testing.assert_array_equal(top_gene_risk(W, np.array([1e308, 1e308]), X, 2), np.zeros(3))
+
+
 # ------------------------------------------------------------------ grid search
 def test_search_table_has_one_row_per_setting_and_fold(search_top):
     s = search_top

@@ -88,22 +88,19 @@ class EvalConfig:
 
 
 def top_gene_risk(W: np.ndarray, beta: np.ndarray, X: np.ndarray, n_top: int) -> np.ndarray:
-    """The paper's top-gene risk X_top^T theta_top / ||theta_top||.
+    """The paper's top-gene risk X_top^T theta_top / ||theta_top|| (the authors'
+    ``compute_lp``).
 
     W (p, k) genes x factors, beta (k,) raw coefficients, X (p, m) genes x samples; the top
     genes are the union over factors of the ``n_top`` genes with the highest specificity score
-    (:func:`desurv.tl._top_genes.specificity_scores`).
+    among all genes (the R package's ``desurv_get_top_genes``;
+    :func:`desurv.tl._top_genes.top_union` with ``positive_only=False``); a non-finite
+    ||theta_top|| gives 0 for every sample, as in R.
     """
-    from desurv.tl._top_genes import specificity_scores
+    from desurv.tl._top_genes import top_gene_score, top_union
 
-    spec = specificity_scores(W)
-    n_top = min(int(n_top), W.shape[0])
-    top = np.zeros(W.shape[0], dtype=bool)
-    for j in range(W.shape[1]):
-        top[np.argsort(-spec[:, j], kind="stable")[:n_top]] = True
-    theta = W[top] @ beta
-    norm = float(np.linalg.norm(theta))
-    return (X[top].T @ theta) / (norm if norm > 0 else 1.0)
+    top = top_union(W, n_top, "specificity", positive_only=False)
+    return top_gene_score(X.T, W, beta, top)
 
 
 def fold_starts(

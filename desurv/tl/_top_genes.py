@@ -43,14 +43,47 @@ def specificity_scores(W: np.ndarray) -> np.ndarray:
     return scaled - other
 
 
-def top_gene_indices(W: np.ndarray, n_top: int, crit: np.ndarray) -> list[np.ndarray]:
-    """Per factor j, the row indices of W of its top ``n_top`` genes, best first: genes with
-    a positive weight W[g, j], ranked by ``crit[:, j]`` (ties by row order)."""
+def top_gene_indices(
+    W: np.ndarray, n_top: int, crit: np.ndarray, positive_only: bool = True
+) -> list[np.ndarray]:
+    """Per factor j, the row indices of W of its top ``n_top`` genes, best first, ranked by
+    ``crit[:, j]`` (ties by row order, as R's ``order``): among the genes with a positive
+    weight W[g, j] (``positive_only``, the rule of :func:`top_genes`) or among all genes (the
+    R package's ``desurv_get_top_genes``, which the paper's cross-validation uses). The two
+    agree on the default variant's fits, whose W is floored at a positive epsilon."""
     out = []
     for j in range(W.shape[1]):
-        ok = np.flatnonzero(W[:, j] > 0)
+        ok = np.flatnonzero(W[:, j] > 0) if positive_only else np.arange(W.shape[0])
         out.append(ok[np.argsort(-crit[ok, j], kind="stable")][:n_top])
     return out
+
+
+def top_union(
+    W: np.ndarray, n_top: int, method: str = "specificity", positive_only: bool = True
+) -> np.ndarray:
+    """Boolean mask (genes,) of the union over the factors of W (genes x k) of their top
+    ``n_top`` genes by ``method`` ("specificity" or "weight"; see :func:`top_genes` and
+    :func:`top_gene_indices`)."""
+    crit = W if method == "weight" else specificity_scores(W)
+    top = np.zeros(W.shape[0], dtype=bool)
+    for idx in top_gene_indices(W, min(int(n_top), W.shape[0]), crit, positive_only):
+        top[idx] = True
+    return top
+
+
+def top_gene_score(X: np.ndarray, W: np.ndarray, beta: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """The paper's top-gene risk score X_top theta_top / ||theta_top|| with theta = W beta.
+
+    X is samples x genes, W genes x k, beta (k,) the raw coefficients, ``top`` a boolean mask
+    of genes (:func:`top_union`). As the authors' ``compute_lp``: theta_top is used as it is
+    when its norm is 0, and a non-finite norm gives a score of 0 for every sample.
+    """
+    theta = W[top] @ beta
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = float(np.linalg.norm(theta))
+    if not np.isfinite(norm):
+        return np.zeros(X.shape[0])
+    return (X[:, top] @ theta) / (norm if norm > 0 else 1.0)
 
 
 def top_genes_table(adata: AnnData, key: str = "desurv") -> pd.DataFrame:

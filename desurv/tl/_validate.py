@@ -47,7 +47,7 @@ from desurv.stats._consensus import cohort_weights
 from desurv.stats._result import Result
 from desurv.tl._engine import Engine
 from desurv.tl._score import _fit_record, _preprocess, project
-from desurv.tl._top_genes import specificity_scores, top_gene_indices, top_genes_table
+from desurv.tl._top_genes import top_gene_score, top_genes_table, top_union
 
 logger = logging.getLogger("desurv")
 
@@ -377,20 +377,12 @@ class _Model:
 
 def top_mask(W: np.ndarray, n_top: int, method: str = "specificity") -> np.ndarray:
     """Union over factors of the top ``n_top`` genes (rule of :func:`desurv.tl.top_genes`)."""
-    crit = W if method == "weight" else specificity_scores(W)
-    top = np.zeros(W.shape[0], dtype=bool)
-    for idx in top_gene_indices(W, n_top, crit):
-        top[idx] = True
-    return top
+    return top_union(W, n_top, method, positive_only=True)
 
 
 def lp_top(X: np.ndarray, W: np.ndarray, beta: np.ndarray, top: np.ndarray) -> np.ndarray:
     """The paper's top-gene score X_top theta_top / ||theta_top|| (X samples x genes)."""
-    theta = W[top] @ beta
-    norm = float(np.linalg.norm(theta))
-    if not np.isfinite(norm):
-        return np.zeros(X.shape[0])
-    return (X[:, top] @ theta) / (norm if norm > 0 else 1.0)
+    return top_gene_score(X, W, beta, top)
 
 
 def _fit_nmf(model: _Model, random_state: Any) -> AnnData:
