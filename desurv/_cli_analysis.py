@@ -212,7 +212,8 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-iter", type=int, default=50)
     g.add_argument("--solver", choices=["mu", "hals"], default="mu")
     g.add_argument("--warm-start", choices=["alpha"], default=None, dest="warm_start",
-                   help="warm starts along the alpha path (grid only)")  # fmt: skip
+                   help="warm starts along the alpha path (grid only; fit.toml still "
+                        "fits the chosen setting from random starts)")  # fmt: skip
     g.add_argument("--store", metavar="DIR", default=None,
                    help="checkpoint store: a killed search resumes from it")  # fmt: skip
     g.add_argument("--rule", choices=["best", "1se"], default="1se",

@@ -11,6 +11,7 @@ resumable with paths as jobs.
 from __future__ import annotations
 
 import json
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 
 import desurv
+from desurv.exceptions import DeSurvWarning
 from desurv.selection import DeSurvSearch
 from desurv.selection import _search as search_mod
 from desurv.selection._evaluate import EvalConfig, evaluate_path, evaluate_unit
@@ -144,3 +146,58 @@ def test_bad_warm_start_is_refused(data, kw, match):
         grid.update(n_components=(2, 3), alpha=(0.0, 0.9))
     with pytest.raises(ValueError, match=match):
         DeSurvSearch(**grid, **kw).fit(*data)
+
+
+def test_tl_fit_warm_continues_the_stored_fit(data):
+    """tl.fit(init="warm") starts from the fit under key_added: at the same alpha it stops at
+    once; another k or gene set is refused."""
+    X, t, e = data
+    obs = pd.DataFrame({"time": t, "event": e}, index=[f"s{i}" for i in range(len(t))])
+    adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])]))
+    kw = dict(alpha=0.5, max_iter=3000, tol=1e-5, solver="hals", random_state=0)
+    desurv.tl.fit(adata, n_components=3, n_init=2, **kw)
+    first = adata.uns["desurv"]
+    assert first["converged"]
+    W_first = adata.varm["desurv_W"].copy()
+    desurv.tl.fit(adata, n_components=3, init="warm", warmup_iter=0, **kw)
+    rec = adata.uns["desurv"]
+    assert rec["init"] == "warm"
+    assert 3 * rec["n_iter"] < first["n_iter"]
+    np.testing.assert_allclose(adata.varm["desurv_W"], W_first, atol=0.05)
+    with pytest.raises(ValueError, match="k=3"):
+        desurv.tl.fit(adata, n_components=2, init="warm", **kw)
+    with pytest.raises(ValueError, match="same genes"):
+        desurv.tl.fit(adata, n_components=3, init="warm", genes=adata.var_names[:100], **kw)
+    with pytest.raises(KeyError, match="fit it first"):
+        desurv.tl.fit(adata, n_components=3, init="warm", key_added="other", **kw)
+
+
+def test_tl_select_refit_follows_the_alpha_path(data):
+    """With warm_start="alpha" the refit fits the searched alphas up to the chosen one, each
+    from the previous fit, and records the path; it equals that chain of tl.fit calls."""
+    X, t, e = data
+    obs = pd.DataFrame({"time": t, "event": e}, index=[f"s{i}" for i in range(len(t))])
+    var = pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])])
+    a = ad.AnnData(X=X, obs=obs, var=var)
+    kw = {k: v for k, v in GRID.items() if k != "n_components"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeSurvWarning)
+        res = desurv.tl.select(
+            a, n_components=3, **kw, warm_start="alpha", refit="best", n_jobs=1
+        )
+    chosen = res.best_params_["alpha"]
+    path = [x for x in (0.0, 0.5, 0.8) if x <= chosen]
+    assert len(path) > 1  # this data and seed choose an alpha > 0
+    rec = a.uns["desurv"]
+    np.testing.assert_array_equal(rec["alpha_path"], path)
+    assert rec["init"] == "warm"
+    b = ad.AnnData(X=X, obs=obs.copy(), var=var.copy())
+    common = dict(max_iter=GRID["max_iter"], tol=1e-5, random_state=res.seed_entropy,
+                  lambda_=0.1, l1_ratio=0.5, lambda_h=0.0)  # fmt: skip
+    for i, alpha in enumerate(path):
+        step = dict(n_init=GRID["n_starts"], warmup_iter=50) if i == 0 else dict(
+            init="warm", warmup_iter=0)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeSurvWarning)
+            desurv.tl.fit(b, "time", "event", 3, alpha=alpha, **common, **step)
+    np.testing.assert_array_equal(a.varm["desurv_W"], b.varm["desurv_W"])

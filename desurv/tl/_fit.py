@@ -102,8 +102,11 @@ def fit(
         Prefix of every key written.
     copy : bool, default False
         Work on and return a copy.
-    init : {"random", "consensus"}, default "random"
+    init : {"random", "consensus", "warm"}, default "random"
         ``"random"``: the estimator's ``n_init`` random starts, the lowest loss kept.
+        ``"warm"``: one fit from the fit already stored under ``key_added`` (its W, H and
+        coefficients; same k and genes), which it replaces: a fit continued at other
+        hyperparameters, e.g. along an alpha path.
         ``"consensus"``: the final paper's final fit
         (:func:`desurv.selection.consensus_fit`): ``consensus_n_fits`` fits from random
         starts, the genes among a factor's top ``consensus_n_top`` genes in at least
@@ -160,10 +163,10 @@ def fit(
         missing expression values.
     """
     check_adata(adata)
-    if init not in ("random", "consensus"):
+    if init not in ("random", "consensus", "warm"):
         raise ValueError(
-            f"init must be 'random' (the estimator's n_init starts) or 'consensus' (the "
-            f"final paper's consensus seed), got {init!r}"
+            f"init must be 'random' (the estimator's n_init starts), 'consensus' (the final "
+            f"paper's consensus seed) or 'warm' (from the fit under key_added), got {init!r}"
         )
     time, event = get_survival(adata, time_key, event_key)
     mask = _genes_mask(adata, genes)
@@ -198,6 +201,10 @@ def fit(
             "labels": np.asarray(seed.labels, dtype=np.int64),
             "frequency": np.asarray(seed.frequency, dtype=np.int64),
         }
+    elif init == "warm":
+        model = DeSurv(n_components=n_components, **estimator_params)
+        W0, H0, b0 = _warm_start(adata, key_added, n_components, used, model)
+        model.fit(Xdf, time, event, W0=W0, H0=H0, beta0=b0)
     else:
         model = DeSurv(n_components=n_components, **estimator_params)
         model.fit(Xdf, time, event)
@@ -242,6 +249,33 @@ def fit(
         k, adata.n_obs, int(mask.sum()), record["train_cindex"], record["n_iter"],
     )
     return adata if copy else None
+
+
+def _warm_start(adata: AnnData, key: str, k: int, used: pd.Index, model: Any) -> tuple:
+    """W0 (genes used x k), H0 (k x samples) and beta0 of the fit stored under ``key``."""
+    rec = adata.uns.get(key)
+    if not isinstance(rec, dict) or f"{key}_W" not in adata.varm or f"{key}_H" not in adata.obsm:
+        raise KeyError(
+            f"init='warm' starts from the fit under key_added={key!r}, but adata has none "
+            f"(uns[{key!r}], varm['{key}_W'], obsm['{key}_H']); fit it first"
+        )
+    if int(rec["n_components"]) != int(k):
+        raise ValueError(
+            f"init='warm': the stored fit has k={int(rec['n_components'])}, this one "
+            f"n_components={k}; use the same k"
+        )
+    genes = pd.Index(np.asarray(rec["genes"]).astype(str))
+    if not genes.equals(pd.Index(used.astype(str))):
+        raise ValueError(
+            f"init='warm': the stored fit used {len(genes)} genes, this one {len(used)} "
+            "others; pass the same genes= (or layer) as the stored fit"
+        )
+    rows = adata.var_names.get_indexer(genes)
+    W0 = np.asarray(adata.varm[f"{key}_W"], dtype=float)[rows]
+    H0 = np.asarray(adata.obsm[f"{key}_H"], dtype=float).T
+    # the default variant starts from standardised coefficients, the R variant from raw ones
+    b0 = rec["beta"] if getattr(model, "variant", "default") == "r-desurv" else rec["beta_std"]
+    return W0, H0, np.asarray(b0, dtype=float)
 
 
 def seeds_array(seeds: Any) -> np.ndarray:

@@ -101,7 +101,11 @@ def select(
         Fit the final model on all samples with :func:`desurv.tl.fit` (``n_init = n_starts``
         random starts) at the best setting (``True`` or ``"best"``) or at the paper's choice
         (``"1se"``: the best setting with k from the one-standard-error rule), after
-        fitting the same preprocessing on all samples.
+        fitting the same preprocessing on all samples. With ``warm_start="alpha"`` the refit
+        follows the path the search scored: the searched alphas up to the chosen one in
+        increasing order, the first from the ``refit_init`` start, each next one
+        ``tl.fit(init="warm")`` from the previous one (recorded as
+        ``uns[key_added]["alpha_path"]``).
     refit_init : {"random", "consensus"}, default "random"
         The refit's start: the best of ``n_starts`` random starts, or the final paper's
         consensus seed (``tl.fit(init="consensus")``) of ``refit_n_fits`` fits with the
@@ -225,22 +229,31 @@ def select(
                 full[:, kept] = Xp
                 fit_layer = f"{key_added}_input"
                 target.layers[fit_layer] = full
-        fit(
-            target,
-            time_key,
-            event_key,
-            k,
-            layer=fit_layer,
-            genes=genes,
-            key_added=key_added,
-            max_iter=max_iter,
-            tol=tol,
-            warmup_iter=warmup_iter,
-            random_state=result.seed_entropy,
-            solver=solver,
-            **start,
-            **params,
-        )
+        # with warm starts along the alpha path the refit follows the path the search scored:
+        # the grid's alphas up to the chosen one, each fitted from the previous one's fit
+        path = [params["alpha"]]
+        if warm_start == "alpha":
+            path = _alpha_path(result.summary, {**params, "n_components": k})
+        for i, a in enumerate(path):
+            step = start if i == 0 else dict(init="warm")
+            fit(
+                target,
+                time_key,
+                event_key,
+                k,
+                layer=fit_layer,
+                genes=genes,
+                key_added=key_added,
+                max_iter=max_iter,
+                tol=tol,
+                warmup_iter=warmup_iter if i == 0 else 0,
+                random_state=result.seed_entropy,
+                solver=solver,
+                **step,
+                **{**params, "alpha": a},
+            )
+        if len(path) > 1:
+            target.uns[key_added]["alpha_path"] = np.asarray(path, dtype=float)
         if pre is not None and pre.transform is not None:
             _record_fold_transform(target.uns[key_added], pre.transform, X, kept,
                                    adata.var_names)  # fmt: skip
@@ -248,6 +261,18 @@ def select(
         if copy:
             return result, target
     return result
+
+
+def _alpha_path(summary: pd.DataFrame, params: dict) -> list[float]:
+    """The searched alphas up to ``params["alpha"]`` at the other parameters of ``params``,
+    increasing (the warm-start path of ``DeSurvSearch(warm_start="alpha")``)."""
+    same = np.ones(len(summary), dtype=bool)
+    for p, v in params.items():
+        if p in ("alpha", "n_top", "lambda_w") or p not in summary.columns:
+            continue
+        same &= np.isclose(summary[p].to_numpy(dtype=float), float(v))
+    alphas = sorted({float(a) for a in summary.loc[same, "alpha"] if float(a) <= params["alpha"]})
+    return alphas or [float(params["alpha"])]
 
 
 def _record_fold_transform(rec: dict, transform: str, X: np.ndarray, kept: np.ndarray,
