@@ -14,7 +14,11 @@
 Both use fewer starts per fold than the paper (``--n-starts``, default 5) and a bounded
 ``max_iter`` so that the whole script runs in minutes on 2 cores.
 
-Run: ``python benchmarks/select_paper.py [--n-jobs 2] [--n-starts 5] [--only sim|tcga]``.
+``--solver hals`` and ``--warm-start alpha`` run the same grids with the HALS solver and with
+warm starts along the alpha path (``DeSurvSearch``'s ``solver`` and ``warm_start``).
+
+Run: ``python benchmarks/select_paper.py [--n-jobs 2] [--n-starts 5] [--only sim|tcga]
+[--solver mu|hals] [--warm-start alpha]``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def per_k(summary, positive: bool):
     return best[["n_components", "alpha", "mean_cindex", "se_cindex"]]
 
 
-def simulation(n_jobs: int, n_starts: int) -> None:
+def simulation(n_jobs: int, n_starts: int, **opts) -> None:
     d = simulate("primary", random_state=0)
     tr = d.train
     X, t, e = d.X.loc[tr].to_numpy(), d.time[tr].to_numpy(), d.event[tr].to_numpy()
@@ -54,6 +58,7 @@ def simulation(n_jobs: int, n_starts: int) -> None:
         random_state=0,
         n_jobs=n_jobs,
         progress=False,
+        **opts,
     ).fit(X, t, e)
     secs = time.perf_counter() - t0
     summ = s.summary_
@@ -77,7 +82,7 @@ def simulation(n_jobs: int, n_starts: int) -> None:
         print(f"  [{'ok' if ok else 'FAILED'}] {name}")
 
 
-def tcga(n_jobs: int, n_starts: int) -> None:
+def tcga(n_jobs: int, n_starts: int, **opts) -> None:
     ad = desurv.datasets.load("tcga_paad_3k")
     desurv.pp.log1p(ad)
     X = np.asarray(ad.X, dtype=float)
@@ -94,6 +99,7 @@ def tcga(n_jobs: int, n_starts: int) -> None:
         random_state=0,
         n_jobs=n_jobs,
         progress=False,
+        **opts,
     ).fit(X, t, e)
     secs = time.perf_counter() - t0
     summ = s.summary_
@@ -122,13 +128,17 @@ def main() -> None:
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--n-starts", type=int, default=5)
     ap.add_argument("--only", choices=("sim", "tcga"))
+    ap.add_argument("--solver", choices=("mu", "hals"), default="mu")
+    ap.add_argument("--warm-start", choices=("alpha",), default=None)
     args = ap.parse_args()
+    opts = {"solver": args.solver, "warm_start": args.warm_start}
+    print(f"solver {args.solver!r}, warm_start {args.warm_start!r}, {args.n_starts} starts")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeSurvWarning)
         if args.only in (None, "sim"):
-            simulation(args.n_jobs, args.n_starts)
+            simulation(args.n_jobs, args.n_starts, **opts)
         if args.only in (None, "tcga"):
-            tcga(args.n_jobs, args.n_starts)
+            tcga(args.n_jobs, args.n_starts, **opts)
 
 
 if __name__ == "__main__":

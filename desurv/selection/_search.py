@@ -639,7 +639,7 @@ class _Runner:
                     todo.append((keys, path, f))
         if not todo:
             return
-        bar = self._bar(sum(len(keys) for keys, _, _ in todo))
+        bar = self._bar(sum(key not in self.done for keys, _, _ in todo for key in keys))
         jobs = (
             delayed(_unit_job)(
                 self.X,
