@@ -123,7 +123,8 @@ def select(
         The search result; with ``refit`` and ``copy=True`` also the refitted copy.
         Writes ``adata.uns[f"{key_added}_select"]``: ``'summary'`` (the per-setting table as
         a dict of columns), ``'best_params'``, ``'k_1se'``, ``'params_1se'``,
-        ``'threshold'``, ``'method'``, ``'seed'``, ``'folds'`` (fold of every sample); an
+        ``'threshold'``, ``'method'``, ``'solver'``, ``'warm_start'`` (``"none"`` or ``"alpha"``),
+        ``'seed'``, ``'folds'`` (fold of every sample); an
         ``n_top`` of None (no top-gene restriction) is written as NaN. With ``refit`` also
         what :func:`desurv.tl.fit` writes under ``key_added``, and with a ``transform`` the
         values the final model was fitted on in ``adata.layers[f"{key_added}_input"]`` (0
@@ -203,6 +204,8 @@ def select(
         "params_1se": h5ad_safe(one_se),
         "threshold": float(result.one_se_threshold_),
         "method": method,
+        "solver": str(solver),
+        "warm_start": "none" if warm_start is None else str(warm_start),
         "seed": str(result.seed_entropy),
         "folds": np.asarray(result.folds_, dtype=np.int64),
     }
