@@ -57,6 +57,7 @@ _FIT_PARAMS: dict[str, tuple[type, Any, str]] = {
     "init_max_iter": (int, 20, "iterations of each start before the best is kept"),
     "init_criterion": (str, "loss", "how the best start is chosen: loss or cindex"),
     "warmup_iter": (int, 50, "iterations before the Cox coefficients move"),
+    "warmup_tol": (float, None, "end the warm-up once the NMF part's change is below this"),
     "variant": (str, "default", "default or r-desurv (the R package's algorithm)"),
     "solver": (str, "mu", "mu (multiplicative) or hals"),
     "dtype": (str, "float64", "float64 or float32"),
@@ -210,6 +211,8 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     g.add_argument("--max-iter", type=int, default=2000)
     g.add_argument("--tol", type=float, default=1e-5)
     g.add_argument("--warmup-iter", type=int, default=50)
+    g.add_argument("--warmup-tol", type=float, default=None, dest="warmup_tol",
+                   help="end each start's warm-up once its NMF part has converged")  # fmt: skip
     g.add_argument("--solver", choices=["mu", "hals"], default="mu")
     g.add_argument("--warm-start", choices=["alpha"], default=None, dest="warm_start",
                    help="warm starts along the alpha path (grid only; fit.toml still "
@@ -618,7 +621,8 @@ def cmd_select(args: argparse.Namespace) -> int:
             filter_genes=args.cv_filter_genes, transform=args.cv_transform,
             cohort_key=args.cohort_col, random_state=seed, n_jobs=args.n_jobs,
             store=args.store, max_iter=args.max_iter, tol=args.tol,
-            warmup_iter=args.warmup_iter, progress=False if args.quiet else None,
+            warmup_iter=args.warmup_iter, warmup_tol=args.warmup_tol,
+            progress=False if args.quiet else None,
             solver=args.solver, warm_start=args.warm_start,
         )  # fmt: skip
         _tsv(res.table, out / "cv_table.tsv")
@@ -640,6 +644,8 @@ def cmd_select(args: argparse.Namespace) -> int:
         fit_cfg["n_init"] = int(args.n_starts)
         fit_cfg["max_iter"], fit_cfg["tol"] = int(args.max_iter), float(args.tol)
         fit_cfg["warmup_iter"], fit_cfg["solver"] = int(args.warmup_iter), args.solver
+        if args.warmup_tol is not None:
+            fit_cfg["warmup_tol"] = float(args.warmup_tol)
         write_toml(out / "fit.toml", fit_cfg,
                    header=f"the {args.rule} setting of desurv select: desurv fit --config "
                           "fit.toml --out DIR")  # fmt: skip

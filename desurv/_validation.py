@@ -363,6 +363,11 @@ def check_hyperparameters(params: dict[str, Any], n_samples: int, n_genes: int) 
     w = params.get("warmup_iter", 0)
     if not isinstance(w, numbers.Integral) or isinstance(w, bool) or w < 0:
         raise ValueError(f"warmup_iter must be an integer >= 0; got {w!r}.")
+    wt = params.get("warmup_tol")
+    if wt is not None and not (
+        isinstance(wt, numbers.Real) and not isinstance(wt, bool) and np.isfinite(wt) and wt > 0
+    ):
+        raise ValueError(f"warmup_tol must be None or a finite number > 0; got {wt!r}.")
     if params.get("solver", "mu") not in ("mu", "hals"):
         raise ValueError(f"solver must be 'mu' or 'hals'; got {params.get('solver')!r}.")
     if params["init_criterion"] not in ("loss", "cindex"):

@@ -278,6 +278,12 @@ class DeSurv(BaseEstimator):
         random start the scores are nearly collinear and a Cox fit on them has extreme
         curvature that stalls the W step; the warm-up avoids that. 0 follows Algorithm 1
         literally.
+    warmup_tol : float > 0 or None, default None
+        End a start's warm-up early, as soon as its relative loss change falls below
+        ``warmup_tol`` (the NMF part has converged), within at most ``warmup_iter``
+        iterations; e.g. ``warmup_iter=2000, warmup_tol=tol, max_iter=3000`` runs the
+        survival part from a converged NMF. None: the warm-up is exactly ``warmup_iter``
+        iterations.
     variant : {"default", "r-desurv"}, default "default"
         "r-desurv" follows the authors' R package step by step (docs/r_desurv_variant.md):
         n_events scaling of the Cox term, unit-norm W, its beta step on standardised scores,
@@ -299,7 +305,10 @@ class DeSurv(BaseEstimator):
         0.5 and 0.8 (``benchmarks/solver_science.py``, 6 cohorts): its fits, and so the
         paper-like gap in precision, depend on ``max_iter``; "hals" converges and reaches the
         lower loss in 89 % of them, and at alpha 0.8 with lambda_ 0.1 half its fits separate
-        the training samples (training C >= 0.99). Ignored by ``variant="r-desurv"``.
+        the training samples (training C >= 0.99). With its warm-up run until the NMF part
+        converges (``warmup_iter=3000, warmup_tol=1e-6``) "hals" reaches the lowest loss of
+        all and, at alpha 0.5, test C 0.840 and precision 0.53 in 858 iterations (median).
+        Ignored by ``variant="r-desurv"``.
     random_state : int, SeedSequence, Generator or None
         Seeds the starts; start i uses the i-th child of ``SeedSequence(random_state)``, so
         the result does not depend on ``n_jobs``.
@@ -389,6 +398,7 @@ class DeSurv(BaseEstimator):
         init_max_iter: int = 20,
         init_criterion: str = "loss",
         warmup_iter: int = 50,
+        warmup_tol: float | None = None,
         variant: str = "default",
         solver: str = "mu",
         random_state: Any = None,
@@ -409,6 +419,7 @@ class DeSurv(BaseEstimator):
         self.init_max_iter = init_max_iter
         self.init_criterion = init_criterion
         self.warmup_iter = warmup_iter
+        self.warmup_tol = warmup_tol
         self.variant = variant
         self.solver = solver
         self.random_state = random_state
@@ -588,7 +599,12 @@ class DeSurv(BaseEstimator):
     def _diagnose(self, risk: np.ndarray, t: np.ndarray, e: np.ndarray) -> None:
         """Warn about fits that ran but are degenerate (see the exceptions' docstrings)."""
         a = float(self.alpha)
-        if self.variant == "default" and a > 0 and int(self.max_iter) <= int(self.warmup_iter):
+        if (
+            self.variant == "default"
+            and a > 0
+            and int(self.max_iter) <= int(self.warmup_iter)
+            and self.warmup_tol is None
+        ):
             warnings.warn(
                 f"max_iter={self.max_iter} <= warmup_iter={self.warmup_iter}: the Cox "
                 "coefficients were never updated during the fit, so the survival term never "
@@ -741,6 +757,7 @@ class DeSurv(BaseEstimator):
                 tol=self.tol,
                 max_iter=max_iter,
                 warmup=warmup,
+                warmup_tol=self.warmup_tol,
                 callback=cb,
                 **SOLVERS[self.solver],
                 **resume,

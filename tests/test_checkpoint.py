@@ -39,13 +39,21 @@ def _same(m1: DeSurv, m2: DeSurv) -> None:
 
 
 @pytest.mark.parametrize(
-    "n_init, random_state, solver",
-    [(1, 0, "mu"), (3, 0, "mu"), (3, None, "hals")],
+    "n_init, random_state, solver, extra",
+    [
+        (1, 0, "mu", {}),
+        (3, 0, "mu", {}),
+        (3, None, "hals", {}),
+        # the warm-up ended early by warmup_tol before the interruption at iteration 60 (and
+        # would run to 150 otherwise): the resumed fit must know it has ended
+        (1, 0, "hals", {"warmup_iter": 150, "warmup_tol": 1e-3}),
+    ],
 )
 def test_interrupted_fit_resumes_bitwise(data, tmp_path, monkeypatch, n_init, random_state,
-                                         solver):  # fmt: skip
+                                         solver, extra):  # fmt: skip
     X, t, e = data
-    kw = dict(n_init=n_init, max_iter=200, tol=0.0, random_state=random_state, solver=solver)
+    kw = dict(n_init=n_init, max_iter=200, tol=0.0, random_state=random_state, solver=solver,
+              **extra)  # fmt: skip
     path = tmp_path / "fit.npz"
     orig = C.FitCheckpoint.save
     saves = {"final": 0}
@@ -70,6 +78,9 @@ def test_interrupted_fit_resumes_bitwise(data, tmp_path, monkeypatch, n_init, ra
         seed = np.random.SeedSequence(entropy) if random_state is None else random_state
         plain = DeSurv(3, **{**kw, "random_state": seed}).fit(X, t, e)
     _same(resumed, plain)
+    if extra:  # the Cox part moved before iteration 60, so the warm-up did end early there
+        cox = plain.loss_history_["cox"].to_numpy()
+        assert np.flatnonzero(cox != cox[0])[0] < 60
     assert not path.exists()  # removed once the fit is done
 
 

@@ -323,3 +323,34 @@ def test_hals_option_never_increases_the_loss(settings):
     parts = loss_parts(prob, Wl, res.H[:, :, sv.order], res.beta_std, hp)
     for m in range(3):
         np.testing.assert_allclose(res.history[m]["loss"][-1], parts["loss"][m], rtol=1e-9)
+
+
+@pytest.mark.parametrize("update", ["mu", "hals"])
+def test_warmup_tol_ends_each_members_warmup_when_its_nmf_part_converges(update):
+    """With warmup_tol each member's warm-up (beta fixed at 0, so the Cox part is constant)
+    ends after the first iteration whose relative loss change is below warmup_tol, at the
+    member's own iteration; a member fitted in a mixed batch (some in their warm-up, some
+    not) is the member fitted alone. Without warmup_tol the warm-up is the fixed count."""
+    X, time, event, rng = random_problem(seed=4, p=80, n=50)
+    surv = SurvivalData.from_arrays(time, event)
+    W, H, b = uniform_start(X, 3, rng, batch=4)
+    hp = Hyper(alpha=0.5, lambda_=0.05, l1_ratio=0.5)
+    kw = dict(tol=0.0, max_iter=400, warmup=300, update=update)
+    res = fit_batch(X, surv, W, H, b, hp, warmup_tol=1e-4, **kw)
+    ends = []
+    for m, h in enumerate(res.history):
+        loss, cox = h["loss"], h["cox"]
+        rel = np.abs(np.diff(loss)) / np.abs(loss[:-1])  # rel[i] is iteration i + 2's
+        end = int(np.flatnonzero(rel < 1e-4)[0]) + 2  # the last warm-up iteration
+        assert np.all(cox[:end] == cox[0]), m
+        assert cox[end] != cox[0], m  # the first beta step, the next iteration
+        ends.append(end)
+    assert len(set(ends)) > 1 and max(ends) < 300  # members left at different iterations
+    for m in range(4):
+        sl = slice(m, m + 1)
+        alone = fit_batch(X, surv, W[sl], H[sl], b[sl], hp, warmup_tol=1e-4, **kw)
+        np.testing.assert_allclose(alone.W[0], res.W[m], rtol=1e-7, atol=1e-12)
+        np.testing.assert_allclose(alone.history[0]["loss"], res.history[m]["loss"], rtol=1e-9)
+    fixed = fit_batch(X, surv, W, H, b, hp, **kw)
+    for h in fixed.history:
+        assert np.all(h["cox"][:300] == h["cox"][0]) and h["cox"][300] != h["cox"][0]

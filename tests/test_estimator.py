@@ -286,3 +286,41 @@ def test_solver_option_hals_fits_the_same_loss_faster_and_is_checked():
     assert hals.loss_history_["loss"].iloc[-1] <= mu.loss_history_["loss"].iloc[-1] * (1 + 1e-6)
     with pytest.raises(ValueError, match="solver"):
         DeSurv(3, solver="newton").fit(X, t, e)
+
+
+def test_warmup_tol_starts_the_survival_part_from_a_converged_nmf():
+    """DeSurv(warmup_tol=...): the Cox coefficients stay 0 (the Cox part constant) until the
+    NMF part's relative change falls below warmup_tol, well before warmup_iter, and the fit
+    then goes on to its own tolerance; bad values are refused. The search and tl.select pass
+    it to every fit (and the search's record holds it)."""
+    import warnings as _w
+
+    from desurv.exceptions import DeSurvWarning
+    from desurv.selection import DeSurvSearch
+    from desurv.simulate import simulate
+
+    d = simulate("primary", n_genes=300, n_markers=30, n_background=60, n_samples=90,
+                 random_state=0)  # fmt: skip
+    X, t, e = d.X.to_numpy(), d.time.to_numpy(), d.event.to_numpy()
+    kw = dict(alpha=0.5, tol=1e-6, solver="hals", random_state=0)
+    with _w.catch_warnings():
+        _w.simplefilter("ignore", DeSurvWarning)
+        m = DeSurv(3, warmup_iter=2000, warmup_tol=1e-5, max_iter=3000, **kw).fit(X, t, e)
+    assert m.get_params()["warmup_tol"] == 1e-5
+    loss, cox = m.loss_history_["loss"].to_numpy(), m.loss_history_["cox"].to_numpy()
+    end = int(np.flatnonzero(cox != cox[0])[0])  # the first iteration with a beta step
+    rel = np.abs(np.diff(loss[:end])) / np.abs(loss[: end - 1])
+    assert 1 < end < 2000 and rel[-1] < 1e-5 and np.all(rel[:-1] >= 1e-5)
+    assert m.converged_ and m.n_iter_ > end
+    for bad in (0.0, -1.0, float("nan"), "small"):
+        with pytest.raises(ValueError, match="warmup_tol"):
+            DeSurv(3, warmup_tol=bad).fit(X, t, e)
+    grid = dict(n_components=3, alpha=0.5, n_folds=3, n_starts=2, max_iter=400,
+                score="full", solver="hals", random_state=0, progress=False)  # fmt: skip
+    with _w.catch_warnings():
+        _w.simplefilter("ignore", DeSurvWarning)
+        plain = DeSurvSearch(**grid).fit(X, t, e).result_
+        early = DeSurvSearch(**grid, warmup_iter=300, warmup_tol=1e-4).fit(X, t, e).result_
+    assert early.config["config"]["warmup_tol"] == 1e-4
+    assert "warmup_tol" not in plain.config["config"]
+    assert not np.array_equal(plain.table["cindex"], early.table["cindex"])

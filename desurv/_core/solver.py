@@ -579,8 +579,13 @@ def w_step(
     k = W.shape[2]
     B = W.shape[1]
     a = hp.alpha
+    with_b = np.any(beta != 0, axis=1) if a > 0 else np.zeros(B, dtype=bool)
+    if with_b.any() and not with_b.all():
+        # members without coefficients (in their warm-up) take the plain multiplicative step,
+        # the others the damped one, each as it would alone
+        return _w_step_split(prob, W, H, beta, zt, wtw, hp, theta0, update, sweeps, gain, with_b)
     Hm = _masked_h(prob, H)
-    use_cox = a > 0 and bool(np.any(beta != 0))
+    use_cox = bool(with_b.any())
     if use_cox:
         zc = _centred(prob, zt)
         sd = _score_sd(prob, zc)
@@ -666,6 +671,21 @@ def w_step(
         _backtrack_one(prob, W, D, xht, hht, hp, model, float(loss0[0]), theta[0], out)
     else:
         _backtrack_batch(prob, W, D, xht, hht, hp, model, loss0, theta, out)
+    return out
+
+
+def _w_step_split(prob, W, H, beta, zt, wtw, hp, theta0, update, sweeps, gain, with_b) -> _WStep:
+    """:func:`w_step` on the members with coefficients and on those without, merged."""
+    B = W.shape[1]
+    theta0 = np.ones(B) if theta0 is None else np.asarray(theta0, dtype=float)
+    out = _WStep(W.copy(), np.zeros(B), zt.copy(), wtw.copy(), np.zeros(B), np.zeros(B))
+    for idx in (np.flatnonzero(with_b), np.flatnonzero(~with_b)):
+        part = w_step(
+            prob.sub(idx), W[:, idx], H[idx], beta[idx], zt[idx], wtw[idx], hp, theta0[idx],
+            update, sweeps, None if gain is None else gain[idx],
+        )  # fmt: skip
+        out.W[:, idx], out.theta[idx], out.zt[idx] = part.W, part.theta, part.zt
+        out.wtw[idx], out.nmf[idx], out.penalty_h[idx] = part.wtw, part.nmf, part.penalty_h
     return out
 
 
@@ -912,6 +932,7 @@ def fit_batch(
     max_iter: int = 1000,
     refit_beta: bool = True,
     warmup: int = 0,
+    warmup_tol: float | None = None,
     callback=None,
     update: str = "mu",
     sweeps: tuple[int, int] = (H_SWEEPS, W_SWEEPS),
@@ -952,6 +973,11 @@ def fit_batch(
         beta0 = 0 the Cox term is then constant, so these are plain NMF iterations of the same
         loss (L still never increases); they let W fit X before the survival term, whose
         curvature is extreme while the scores of a random start are nearly collinear, shapes it.
+    warmup_tol : float or None, default None
+        With a value, a member's warm-up also ends as soon as its relative loss change falls
+        below ``warmup_tol`` (the NMF part converged), at most ``warmup`` iterations; members
+        leave the warm-up at their own iteration. None: every member's warm-up is exactly
+        ``warmup`` iterations.
     refit_beta : bool
         With alpha = 0 the loss does not involve beta; fit the penalised Cox model of b on
         the final standardised scores so that the model can predict (default True).
@@ -1033,6 +1059,7 @@ def fit_batch(
     step = np.ones(B)
     xw = np.full(B, EXTRA_START)  # extrapolation weights
     damped = np.zeros(B, dtype=bool)  # accepted W fraction below DAMPED (update="hals")
+    in_warmup = np.ones(B, dtype=bool)  # cleared early by warmup_tol (else only it > warmup)
     gain_adapt = update == "hals" and gain0 is not None
     gain = np.full(B, 1.0 if gain0 is None else float(gain0))
     zt = _wtx(prob, W)
@@ -1054,6 +1081,8 @@ def fit_batch(
         active, prev = state["active"].astype(int), keep(state["prev"])
         step, xw, damped = keep(state["step"]), keep(state["xw"]), state["damped"].astype(bool)
         gain = keep(state["gain"])
+        if "in_warmup" in state:  # saved by this version (older states had no early end)
+            in_warmup = state["in_warmup"].astype(bool)
         rec_mask, rec_table = state["rec_mask"].astype(bool), state["rec_table"]
         records = [(np.flatnonzero(m), t[m].copy()) for m, t in zip(rec_mask, rec_table)]
         if extrapolate:
@@ -1068,7 +1097,7 @@ def fit_batch(
             mask_r[i, members] = True
         live = {"W": W, "H": H, "beta": beta, "zt": zt, "wtw": wtw, "n_iter": n_iter,
                 "converged": converged, "active": active, "prev": prev, "step": step, "xw": xw,
-                "damped": damped, "gain": gain}  # fmt: skip
+                "damped": damped, "gain": gain, "in_warmup": in_warmup}  # fmt: skip
         if extrapolate:
             live.update(W_last=W_last, H_last=H_last)
         out = {name: keep(value) for name, value in live.items()}
@@ -1114,14 +1143,21 @@ def fit_batch(
         damped[sel] = (th > 0) & (th < DAMPED)
         Wn, Ha, ztn, wtwn = _normalise(ws.W, Ha, ws.zt, ws.wtw)
         ba = beta[sel]
-        if a > 0 and it > warmup:
+        warming = in_warmup[active] & (it <= warmup)  # no beta step for these members
+        if a > 0 and not warming.any():
             ba, f = _batch_beta_step(sub, ztn, ba, hp)
             pen_b = a * sub.surv_scale * _penalty_beta(ba, hp)
             cox = a * sub.surv_scale * f - pen_b
-        elif a > 0:
-            eta_a = _eta(ztn, ba, _score_sd(sub, _centred(sub, ztn)))
-            cox = -a * sub.cox_scale * _loglik(eta_a, prob.surv, sub.mask, hp.ties, sub.ev)
-            pen_b = a * sub.surv_scale * _penalty_beta(ba, hp)
+        elif a > 0 and warming.all():
+            cox, pen_b = _warmup_cox(prob, sub, ztn, ba, hp)
+        elif a > 0:  # some members have left their warm-up (warmup_tol), others not
+            go, wait = np.flatnonzero(~warming), np.flatnonzero(warming)
+            ba, cox, pen_b = ba.copy(), np.empty(active.size), np.empty(active.size)
+            sg = sub.sub(go)
+            ba[go], f = _batch_beta_step(sg, ztn[go], ba[go], hp)
+            pen_b[go] = a * sg.surv_scale * _penalty_beta(ba[go], hp)
+            cox[go] = a * sg.surv_scale * f - pen_b[go]
+            cox[wait], pen_b[wait] = _warmup_cox(prob, sub.sub(wait), ztn[wait], ba[wait], hp)
         else:
             cox = pen_b = np.zeros(active.size)
         parts = np.stack(
@@ -1157,9 +1193,11 @@ def fit_batch(
         rel = np.abs(prev_a - loss_now) / np.maximum(np.abs(prev_a), 1e-300)
         # a small change under a heavily damped W step is a stalled line search, not a
         # stationary point: keep going
-        done = np.isfinite(rel) & (rel < tol) & (it > warmup)
+        done = np.isfinite(rel) & (rel < tol) & ~warming
         if update == "hals":
             done &= ~damped[active]
+        if warmup_tol is not None:  # a converged NMF part ends the member's warm-up
+            in_warmup[active[warming & np.isfinite(rel) & (rel < warmup_tol)]] = False
         converged[active[done]] = True
         prev[active] = loss_now
         active = active[~done]
@@ -1194,6 +1232,16 @@ def fit_batch(
         score_mean=mean,
         score_sd=sd,
     )
+
+
+def _warmup_cox(
+    prob: _Problem, sub: _Problem, zt: np.ndarray, b: np.ndarray, hp: Hyper
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Cox part and beta penalty (B,) at fixed coefficients b (a warm-up iteration)."""
+    a = hp.alpha
+    eta = _eta(zt, b, _score_sd(sub, _centred(sub, zt)))
+    cox = -a * sub.cox_scale * _loglik(eta, prob.surv, sub.mask, hp.ties, sub.ev)
+    return cox, a * sub.surv_scale * _penalty_beta(b, hp)
 
 
 def _extrapolate(

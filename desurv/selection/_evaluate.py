@@ -47,7 +47,8 @@ class EvalConfig:
     authors' specificity score; the full risk when a setting has no ``n_top``) or ``"full"``
     (X^T W beta). ``start_rule``: a fold's score is the mean over its starts (``"mean"``, the
     paper) or the held-out C of the start with the highest training C (``"best_train"``).
-    ``solver``: the optimiser (``desurv.DeSurv``'s ``solver``). ``warm_start``: ``None`` (every
+    ``solver``: the optimiser (``desurv.DeSurv``'s ``solver``); ``warmup`` and ``warmup_tol``:
+    ``desurv.DeSurv``'s ``warmup_iter`` and ``warmup_tol``. ``warm_start``: ``None`` (every
     setting from the fold's random starts) or ``"alpha"`` (settings that differ only in alpha
     form a path, fitted in increasing alpha: the first from the random starts, each next one
     from the previous alpha's fits, start by start, with no warm-up; see
@@ -58,6 +59,7 @@ class EvalConfig:
     max_iter: int = 2000
     tol: float = 1e-5
     warmup: int = 50
+    warmup_tol: float | None = None
     ties: str = "efron"
     score: str = "top"
     start_rule: str = "mean"
@@ -82,8 +84,9 @@ class EvalConfig:
 
     def spec(self) -> dict:
         out = asdict(self)
-        if out["warm_start"] is None:  # stores written before the option read the same
-            del out["warm_start"]
+        for key in ("warm_start", "warmup_tol"):  # stores written before these options
+            if out[key] is None:
+                del out[key]
         return out
 
 
@@ -252,6 +255,7 @@ def evaluate_path(
             tol=cfg.tol,
             max_iter=cfg.max_iter,
             warmup=0 if warm else cfg.warmup,
+            warmup_tol=cfg.warmup_tol,
             **SOLVERS[cfg.solver],
         )
         out.append(_score(res, Xtr, Xte, time, event, train, params, cfg))

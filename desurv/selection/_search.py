@@ -235,6 +235,9 @@ class DeSurvSearch:
     max_iter : int, default 2000
     tol : float, default 1e-5
     warmup_iter : int, default 50
+    warmup_tol : float or None, default None
+        End a start's warm-up once its NMF part has converged (:class:`desurv.DeSurv`'s
+        ``warmup_tol``).
     ties : {"efron", "breslow"}, default "efron"
     preprocess : FoldPreprocess, optional
         Preprocessing fitted inside each training fold (gene filter, quantile target) and
@@ -286,6 +289,7 @@ class DeSurvSearch:
         max_iter: int = 2000,
         tol: float = 1e-5,
         warmup_iter: int = 50,
+        warmup_tol: float | None = None,
         ties: str = "efron",
         preprocess: FoldPreprocess | None = None,
         solver: str = "mu",
@@ -312,6 +316,7 @@ class DeSurvSearch:
         self.max_iter = max_iter
         self.tol = tol
         self.warmup_iter = warmup_iter
+        self.warmup_tol = warmup_tol
         self.ties = ties
         self.preprocess = preprocess
         self.solver = solver
@@ -404,6 +409,7 @@ class DeSurvSearch:
             max_iter=self.max_iter,
             tol=self.tol,
             warmup=self.warmup_iter,
+            warmup_tol=self.warmup_tol,
             ties=self.ties,
             score=self.score,
             start_rule=self.start_rule,

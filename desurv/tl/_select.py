@@ -48,6 +48,7 @@ def select(
     max_iter: int = 2000,
     tol: float = 1e-5,
     warmup_iter: int = 50,
+    warmup_tol: float | None = None,
     progress: bool | None = None,
     refit: bool | str = False,
     refit_init: str = "random",
@@ -95,7 +96,8 @@ def select(
         Column of ``adata.obs`` with the cohort: folds stratified by event x cohort.
     layer : str, optional
         Use ``adata.layers[layer]`` instead of ``adata.X``.
-    random_state, n_jobs, store, max_iter, tol, warmup_iter, progress, solver, warm_start
+    random_state, n_jobs, store, max_iter, tol, warmup_iter, warmup_tol, progress, solver,
+    warm_start
         See :class:`desurv.selection.DeSurvSearch`.
     refit : bool or {"best", "1se"}, default False
         Fit the final model on all samples with :func:`desurv.tl.fit` (``n_init = n_starts``
@@ -180,6 +182,7 @@ def select(
         max_iter=max_iter,
         tol=tol,
         warmup_iter=warmup_iter,
+        warmup_tol=warmup_tol,
         preprocess=pre,
         solver=solver,
         warm_start=warm_start,
@@ -250,6 +253,7 @@ def select(
                 max_iter=max_iter,
                 tol=tol,
                 warmup_iter=warmup_iter if i == 0 else 0,
+                warmup_tol=warmup_tol,
                 random_state=result.seed_entropy,
                 solver=solver,
                 **step,
