@@ -557,7 +557,7 @@ def test_search_rules_with_fixed_fold_scores(data, monkeypatch):
     X, t, e = data
     calls = []
 
-    def fake(X_, t_, e_, train, params, entropy, fold, cfg, preprocess, cohort):
+    def fake_unit(X_, t_, e_, train, params, entropy, fold):
         calls.append((params["n_components"], params["alpha"], fold, train.copy(), entropy))
         c = FAKE_C[(params["n_components"], params["alpha"])][fold]
         rel = FAKE_REL[(params["n_components"], params["alpha"])]
@@ -568,7 +568,10 @@ def test_search_rules_with_fixed_fold_scores(data, monkeypatch):
             start_cindex=[c],
         )  # fmt: skip
 
-    monkeypatch.setattr(_search, "evaluate_unit", fake)
+    def fake(X_, t_, e_, train, path, entropy, fold, cfg, preprocess, cohort):
+        return [fake_unit(X_, t_, e_, train, params, entropy, fold) for params in path]
+
+    monkeypatch.setattr(_search, "evaluate_path", fake)
     s = DeSurvSearch(n_components=[2, 3, 4], alpha=[0.0, 0.5], **TINY).fit(X, t, e)
     res = s.result_
     assert len(calls) == 18

@@ -22,7 +22,7 @@ import pytest
 
 import desurv.selection._search as search_mod
 from desurv.selection import DeSurvSearch
-from desurv.selection._evaluate import evaluate_unit
+from desurv.selection._evaluate import evaluate_path
 from desurv.selection._store import unit_key
 from desurv.simulate import simulate
 
@@ -109,18 +109,18 @@ def _settings_folds(result):
 
 
 class _Counter:
-    """Stands in for ``evaluate_unit`` in ``desurv.selection._search``: counts the calls and
-    passes them on (or refuses every call when ``refuse``)."""
+    """Stands in for ``evaluate_path`` in ``desurv.selection._search``: counts the (setting,
+    fold) units it is asked for and passes them on (or refuses every call when ``refuse``)."""
 
     def __init__(self, refuse: bool = False) -> None:
         self.calls: list[tuple[dict, int]] = []
         self.refuse = refuse
 
-    def __call__(self, X, t, e, train, params, entropy, fold, *args, **kwargs):
-        self.calls.append((dict(params), int(fold)))
+    def __call__(self, X, t, e, train, path, entropy, fold, *args, **kwargs):
+        self.calls.extend((dict(params), int(fold)) for params in path)
         if self.refuse:
-            raise AssertionError(f"a resumed search evaluated {params} fold {fold} again")
-        return evaluate_unit(X, t, e, train, params, entropy, fold, *args, **kwargs)
+            raise AssertionError(f"a resumed search evaluated {path} fold {fold} again")
+        return evaluate_path(X, t, e, train, path, entropy, fold, *args, **kwargs)
 
 
 # ------------------------------------------------------------------- n_jobs and backends
@@ -212,7 +212,7 @@ def test_store_written_and_resumed(data, grid_ref, tmp_path, monkeypatch):
 
     # a full rerun on the same store evaluates nothing and gives the same result
     refuse = _Counter(refuse=True)
-    monkeypatch.setattr(search_mod, "evaluate_unit", refuse)
+    monkeypatch.setattr(search_mod, "evaluate_path", refuse)
     again = DeSurvSearch(**GRID, n_jobs=1, store=store).fit(*data).result_
     assert refuse.calls == []
     assert_same_result(grid_ref, again)
@@ -223,7 +223,7 @@ def test_store_written_and_resumed(data, grid_ref, tmp_path, monkeypatch):
     lost_rec = json.loads(lost.read_text())
     lost.unlink()
     count = _Counter()
-    monkeypatch.setattr(search_mod, "evaluate_unit", count)
+    monkeypatch.setattr(search_mod, "evaluate_path", count)
     third = DeSurvSearch(**GRID, n_jobs=1, store=store).fit(*data).result_
     assert count.calls == [(lost_rec["params"], lost_rec["fold"])]
     assert lost.is_file()
@@ -355,7 +355,7 @@ def test_sigkill_then_resume(data, tmp_path, monkeypatch):
     (store / "units" / ".tmp-whole.json").write_text(done[0].read_text())
 
     count = _Counter()
-    monkeypatch.setattr(search_mod, "evaluate_unit", count)
+    monkeypatch.setattr(search_mod, "evaluate_path", count)
     resumed = DeSurvSearch(**KILL, store=store).fit(*data).result_
     assert len(count.calls) == n_units - len(done)
     done_keys = {p.stem for p in done}
@@ -407,7 +407,7 @@ def test_bayes_resumed_from_store(data, bayes_ref, tmp_path, monkeypatch):
     assert len(unit_files(store)) == 6 * 3
 
     refuse = _Counter(refuse=True)
-    monkeypatch.setattr(search_mod, "evaluate_unit", refuse)
+    monkeypatch.setattr(search_mod, "evaluate_path", refuse)
     again = DeSurvSearch(**BAYES, n_jobs=1, store=store).fit(*data).result_
     assert refuse.calls == []
     assert_same_result(bayes_ref, again)
@@ -421,7 +421,7 @@ def test_bayes_resumed_from_store(data, bayes_ref, tmp_path, monkeypatch):
     for params, f in lost:
         (store / "units" / f"{unit_key(params, f)}.json").unlink()
     count = _Counter()
-    monkeypatch.setattr(search_mod, "evaluate_unit", count)
+    monkeypatch.setattr(search_mod, "evaluate_path", count)
     third = DeSurvSearch(**BAYES, n_jobs=1, store=store).fit(*data).result_
     assert sorted((unit_key(p, f) for p, f in count.calls)) == sorted(
         unit_key(p, f) for p, f in lost

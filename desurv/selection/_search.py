@@ -18,12 +18,7 @@ from desurv._validation import (
     check_survival,
     split_survival_target,
 )
-from desurv.selection._evaluate import (
-    PARAM_DEFAULTS,
-    EvalConfig,
-    evaluate_path,
-    evaluate_unit,
-)
+from desurv.selection._evaluate import PARAM_DEFAULTS, EvalConfig, evaluate_path
 from desurv.selection._folds import FoldPreprocess, stratified_folds
 from desurv.selection._space import BayesProposer, SearchSpace, gp_lcb_k
 from desurv.selection._store import SearchStore, fingerprint, setting_key, unit_key
@@ -579,12 +574,15 @@ def _jsonable_params(params: dict) -> dict[str, Any]:
     }
 
 
+def path_key(params: dict) -> str:
+    """The key shared by the settings of one warm-start path: the setting without alpha."""
+    return setting_key({p: v for p, v in params.items() if p != "alpha"})
+
+
 def _unit_job(X, t, e, train, path, entropy, fold, cfg, preprocess, cohort):
     from desurv.estimator import _one_blas_thread
 
     with _one_blas_thread():
-        if len(path) == 1:
-            return [evaluate_unit(X, t, e, train, path[0], entropy, fold, cfg, preprocess, cohort)]
         return evaluate_path(X, t, e, train, path, entropy, fold, cfg, preprocess, cohort)
 
 
@@ -686,8 +684,7 @@ class _Runner:
             return [[params] for params in settings]
         paths: dict[str, list[dict]] = {}
         for params in settings:
-            rest = setting_key({p: v for p, v in params.items() if p != "alpha"})
-            paths.setdefault(rest, []).append(params)
+            paths.setdefault(path_key(params), []).append(params)
         return [sorted(path, key=lambda q: q["alpha"]) for path in paths.values()]
 
     def value(self, params: dict) -> float:

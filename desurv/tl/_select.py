@@ -215,7 +215,8 @@ def select(
     if refit:
         from desurv.tl._fit import fit
 
-        params = dict(result.params_1se_ if refit == "1se" else result.best_params_)
+        chosen = result.params_1se_ if refit == "1se" else result.best_params_
+        params = dict(chosen)
         n_top_chosen = params.pop("n_top", None)
         if refit_init == "consensus":
             top = 100 if n_top_chosen is None else int(n_top_chosen)
@@ -239,7 +240,7 @@ def select(
         # the grid's alphas up to the chosen one, each fitted from the previous one's fit
         path = [params["alpha"]]
         if warm_start == "alpha":
-            path = _alpha_path(result.summary, {**params, "n_components": k})
+            path = _alpha_path(result.summary, chosen)
         for i, a in enumerate(path):
             step = start if i == 0 else dict(init="warm")
             fit(
@@ -270,16 +271,16 @@ def select(
     return result
 
 
-def _alpha_path(summary: pd.DataFrame, params: dict) -> list[float]:
-    """The searched alphas up to ``params["alpha"]`` at the other parameters of ``params``,
-    increasing (the warm-start path of ``DeSurvSearch(warm_start="alpha")``)."""
-    same = np.ones(len(summary), dtype=bool)
-    for p, v in params.items():
-        if p in ("alpha", "n_top", "lambda_w") or p not in summary.columns:
-            continue
-        same &= np.isclose(summary[p].to_numpy(dtype=float), float(v))
-    alphas = sorted({float(a) for a in summary.loc[same, "alpha"] if float(a) <= params["alpha"]})
-    return alphas or [float(params["alpha"])]
+def _alpha_path(summary: pd.DataFrame, chosen: dict) -> list[float]:
+    """The searched alphas up to ``chosen["alpha"]`` on ``chosen``'s warm-start path (the
+    settings of ``summary`` that differ from it only in alpha), increasing."""
+    from desurv.selection._search import _params_of, path_key  # noqa: PLC0415
+
+    key = path_key(chosen)
+    top = float(chosen["alpha"])
+    rows = (_params_of(r) for r in summary.to_dict("records"))
+    alphas = {float(p["alpha"]) for p in rows if path_key(p) == key and p["alpha"] <= top}
+    return sorted(alphas) or [top]
 
 
 def _record_fold_transform(rec: dict, transform: str, X: np.ndarray, kept: np.ndarray,
