@@ -1145,18 +1145,13 @@ def fit_batch(
         ba = beta[sel]
         warming = in_warmup[active] & (it <= warmup)  # no beta step for these members
         if a > 0 and not warming.any():
-            ba, f = _batch_beta_step(sub, ztn, ba, hp)
-            pen_b = a * sub.surv_scale * _penalty_beta(ba, hp)
-            cox = a * sub.surv_scale * f - pen_b
+            ba, cox, pen_b = _beta_cox(sub, ztn, ba, hp)
         elif a > 0 and warming.all():
             cox, pen_b = _warmup_cox(prob, sub, ztn, ba, hp)
         elif a > 0:  # some members have left their warm-up (warmup_tol), others not
             go, wait = np.flatnonzero(~warming), np.flatnonzero(warming)
             ba, cox, pen_b = ba.copy(), np.empty(active.size), np.empty(active.size)
-            sg = sub.sub(go)
-            ba[go], f = _batch_beta_step(sg, ztn[go], ba[go], hp)
-            pen_b[go] = a * sg.surv_scale * _penalty_beta(ba[go], hp)
-            cox[go] = a * sg.surv_scale * f - pen_b[go]
+            ba[go], cox[go], pen_b[go] = _beta_cox(sub.sub(go), ztn[go], ba[go], hp)
             cox[wait], pen_b[wait] = _warmup_cox(prob, sub.sub(wait), ztn[wait], ba[wait], hp)
         else:
             cox = pen_b = np.zeros(active.size)
@@ -1232,6 +1227,15 @@ def fit_batch(
         score_mean=mean,
         score_sd=sd,
     )
+
+
+def _beta_cox(
+    sub: _Problem, zt: np.ndarray, b: np.ndarray, hp: Hyper
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The b step, then the Cox part and beta penalty (B,) at the new b."""
+    b, f = _batch_beta_step(sub, zt, b, hp)
+    pen_b = hp.alpha * sub.surv_scale * _penalty_beta(b, hp)
+    return b, hp.alpha * sub.surv_scale * f - pen_b, pen_b
 
 
 def _warmup_cox(
