@@ -201,13 +201,10 @@ def fit(
             "labels": np.asarray(seed.labels, dtype=np.int64),
             "frequency": np.asarray(seed.frequency, dtype=np.int64),
         }
-    elif init == "warm":
-        model = DeSurv(n_components=n_components, **estimator_params)
-        W0, H0, b0 = _warm_start(adata, key_added, n_components, used, model)
-        model.fit(Xdf, time, event, W0=W0, H0=H0, beta0=b0)
     else:
         model = DeSurv(n_components=n_components, **estimator_params)
-        model.fit(Xdf, time, event)
+        start = _warm_start(adata, key_added, n_components, used, model) if init == "warm" else {}
+        model.fit(Xdf, time, event, **start)
     del X, Xdf
     if copy:  # after the fit, so that the copy's matrix and the fit's do not coexist
         adata = adata.copy()
@@ -251,8 +248,9 @@ def fit(
     return adata if copy else None
 
 
-def _warm_start(adata: AnnData, key: str, k: int, used: pd.Index, model: Any) -> tuple:
-    """W0 (genes used x k), H0 (k x samples) and beta0 of the fit stored under ``key``."""
+def _warm_start(adata: AnnData, key: str, k: int, used: pd.Index, model: Any) -> dict:
+    """``W0`` (genes used x k), ``H0`` (k x samples) and ``beta0`` of the fit stored under
+    ``key``, as :meth:`desurv.DeSurv.fit` takes them."""
     rec = adata.uns.get(key)
     if not isinstance(rec, dict) or f"{key}_W" not in adata.varm or f"{key}_H" not in adata.obsm:
         raise KeyError(
@@ -275,7 +273,7 @@ def _warm_start(adata: AnnData, key: str, k: int, used: pd.Index, model: Any) ->
     H0 = np.asarray(adata.obsm[f"{key}_H"], dtype=float).T
     # the default variant starts from standardised coefficients, the R variant from raw ones
     b0 = rec["beta"] if getattr(model, "variant", "default") == "r-desurv" else rec["beta_std"]
-    return W0, H0, np.asarray(b0, dtype=float)
+    return {"W0": W0, "H0": H0, "beta0": np.asarray(b0, dtype=float)}
 
 
 def seeds_array(seeds: Any) -> np.ndarray:
