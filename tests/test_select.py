@@ -441,7 +441,7 @@ def test_top_gene_risk_follows_the_authors_rules_where_the_validation_rule_diffe
     among all genes (desurv_get_top_genes does not ask for a positive weight), and a
     non-finite ||theta_top|| scores every sample 0. tl.validate's union keeps
     tl.top_genes' rule (positive weights only); both share one score function."""
-    from desurv.tl._validate import lp_top, top_mask
+    from desurv.tl._top_genes import top_gene_score, top_union
 
     W = np.array([[1.0, 0.0], [0.0, 0.0], [0.2, 1.0], [0.1, 0.5]])
     beta = np.array([1.0, 2.0])
@@ -456,11 +456,11 @@ def test_top_gene_risk_follows_the_authors_rules_where_the_validation_rule_diffe
         top_gene_risk(W, beta, X, 2), X.T @ theta / np.linalg.norm(theta), rtol=1e-12
     )
     # validation's union leaves out gene 1, which has no positive weight
-    assert top_mask(W, 2).tolist() == [True, False, True, True]
+    assert top_union(W, 2).tolist() == [True, False, True, True]
     keep = [0, 2, 3]
     theta_v = W[keep] @ beta
     np.testing.assert_allclose(
-        lp_top(X.T, W, beta, top_mask(W, 2)),
+        top_gene_score(X.T, W, beta, top_union(W, 2)),
         X[keep].T @ theta_v / np.linalg.norm(theta_v),
         rtol=1e-12,
     )

@@ -369,20 +369,10 @@ class _Model:
         else:
             self.n_top = int(n_top)
             self.top_method = method
-            self.top = top_mask(self.W, self.n_top, method)
+            self.top = top_union(self.W, self.n_top, method)
 
     def lp_top(self, X: np.ndarray) -> np.ndarray:
-        return lp_top(X, self.W, self.beta, self.top)
-
-
-def top_mask(W: np.ndarray, n_top: int, method: str = "specificity") -> np.ndarray:
-    """Union over factors of the top ``n_top`` genes (rule of :func:`desurv.tl.top_genes`)."""
-    return top_union(W, n_top, method, positive_only=True)
-
-
-def lp_top(X: np.ndarray, W: np.ndarray, beta: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """The paper's top-gene score X_top theta_top / ||theta_top|| (X samples x genes)."""
-    return top_gene_score(X, W, beta, top)
+        return top_gene_score(X, self.W, self.beta, self.top)
 
 
 def _fit_nmf(model: _Model, random_state: Any) -> AnnData:
@@ -518,8 +508,9 @@ def _cutpoint_cv(
         W = np.asarray(est.W_, dtype=float)
         beta = np.asarray(est.coef_, dtype=float)
         if score == "top":
-            top = top_mask(W, m.n_top, m.top_method)
-            lp_tr, lp_te = lp_top(m.X[tr], W, beta, top), lp_top(m.X[te], W, beta, top)
+            top = top_union(W, m.n_top, m.top_method)
+            lp_tr = top_gene_score(m.X[tr], W, beta, top)
+            lp_te = top_gene_score(m.X[te], W, beta, top)
         else:
             lp_tr, lp_te = m.X[tr] @ W @ beta, m.X[te] @ W @ beta
         mu, sd = float(np.mean(lp_tr)), _sd(lp_tr)
