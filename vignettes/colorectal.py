@@ -37,6 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _pipeline import fit_models, report_choice, report_fits, train_cox  # noqa: E402
 from _report import Report, options  # noqa: E402
 
 import desurv  # noqa: E402
@@ -139,34 +140,9 @@ summary = sel.summary.drop(columns=["phase", "lambda_w", "lambda_h", "n_top"], e
 rep.table(summary, "select_summary", f"Cross-validated C-index ({N_FOLDS} folds of the "
           "training part, held-out Harrell's C, mean over folds) per setting.")  # fmt: skip
 
-chosen = {k: v for k, v in sel.params_1se_.items() if k in GRID}
-chosen_from = "the one-standard-error rule (the paper's choice)"
-if float(chosen["alpha"]) == 0.0:
-    # the rule picked plain NMF; the DeSurv model is then the best alpha > 0 setting at that k
-    at_k = summary[(summary["n_components"] == chosen["n_components"]) & (summary["alpha"] > 0)]
-    best = at_k.sort_values("mean_cindex", ascending=False, kind="stable").iloc[0]
-    chosen = {k: best[k] for k in GRID}
-    chosen_from = ("the best alpha > 0 setting at the one-SE k (the rule itself chose "
-                   "alpha = 0, i.e. plain NMF)")  # fmt: skip
-K = int(chosen["n_components"])
-params = {"alpha": float(chosen["alpha"]), "lambda_": float(chosen["lambda_"]),
-          "l1_ratio": float(chosen["l1_ratio"])}  # fmt: skip
-row = summary[(summary["n_components"] == K) & (summary["alpha"] == params["alpha"])
-              & (summary["lambda_"] == params["lambda_"])].iloc[0]  # fmt: skip
-cv_nmf = float(summary[(summary["n_components"] == K) & (summary["alpha"] == 0)]
-               ["mean_cindex"].max())  # fmt: skip
-rep.md(
-    f"Best setting by mean CV C-index: {sel.best_params_['n_components']} factors, alpha "
-    f"{sel.best_params_['alpha']}, lambda_ {sel.best_params_['lambda_']}. One-SE k: "
-    f"{sel.k_1se_}. Used: k = {K}, alpha = {params['alpha']}, lambda_ = {params['lambda_']}, "
-    f"l1_ratio = {params['l1_ratio']} ({chosen_from}); its CV C-index is "
-    f"{row['mean_cindex']:.3f} (SE {row['se_cindex']:.3f}), against {cv_nmf:.3f} for the best "
-    f"alpha = 0 setting at k = {K}."
+K, params, row, cv_nmf, chosen_from = report_choice(
+    rep, sel, summary, GRID, "GSE17538 training part: CV C-index by k"
 )
-ax = desurv.pl.select_k(summary[summary["alpha"] > 0], compare=summary[summary["alpha"] == 0])
-ax.set_title("GSE17538 training part: CV C-index by k")
-rep.figure(ax, "select_k", "Cross-validated C-index by k: best alpha > 0 setting (DeSurv) and "
-           "alpha = 0, with standard errors and the one-SE threshold.")  # fmt: skip
 
 # %% [markdown]
 # ## Final fit, top genes and the alpha = 0 model
@@ -176,56 +152,9 @@ t0 = time.perf_counter()
 desurv.pp.filter_genes(train, N_FILTER)
 desurv.pp.rank_transform(train)
 fit_kw = {"n_init": N_INIT, "max_iter": MAX_ITER, "tol": TOL, "random_state": SEED}
-fit_warnings: dict[str, list[str]] = {}
-
-
-def fit_and_record(ad, label: str, **kw) -> None:
-    """tl.fit + tl.top_genes; desurv's warnings are kept for the report (and still shown)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", desurv.exceptions.DeSurvWarning)
-        desurv.tl.fit(ad, "time", "event", K, **kw, **fit_kw)
-    fit_warnings[label] = [f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
-                           for w in caught
-                           if issubclass(w.category, desurv.exceptions.DeSurvWarning)]
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    desurv.tl.top_genes(ad, n_top=N_TOP)
-
-
-fit_and_record(train, "DeSurv", **params)
-nmf = train.copy()
-fit_and_record(nmf, "alpha = 0", **{**params, "alpha": 0.0})
+nmf, fit_warnings = fit_models(train, K, params, fit_kw, N_TOP)
 timings["final fits"] = time.perf_counter() - t0
-model_genes = pd.Index(np.asarray(train.uns["desurv"]["genes"], dtype=object).astype(str))
-rec, rec0 = train.uns["desurv"], nmf.uns["desurv"]
-rep.md(
-    f"DeSurv: {train.n_obs} samples x {len(model_genes)} genes, k = {K}: training C-index "
-    f"{rec['train_cindex']:.3f}, {rec['n_iter']} iterations (converged: {rec['converged']}); "
-    f"standardised Cox coefficients (log HR per SD of each factor score) "
-    f"{np.round(np.asarray(rec['beta_std']), 3).tolist()}. alpha = 0: training C-index "
-    f"{rec0['train_cindex']:.3f}, {rec0['n_iter']} iterations (converged: "
-    f"{rec0['converged']}), coefficients {np.round(np.asarray(rec0['beta_std']), 3).tolist()}."
-)
-# how far the survival term moved the programs: cosine of each DeSurv factor's loadings
-# with its closest alpha = 0 factor (W genes x k, unit-norm columns)
-Wd, Wn = np.asarray(train.varm["desurv_W"]), np.asarray(nmf.varm["desurv_W"])
-cos = (Wd.T @ Wn) / np.outer(np.linalg.norm(Wd, axis=0), np.linalg.norm(Wn, axis=0))
-w_match = [float(c) for c in cos.max(axis=1)]
-rep.md(
-    "Cosine similarity of each DeSurv factor's loadings with its closest alpha = 0 factor: "
-    f"{[round(c, 3) for c in w_match]} (1 = the same program)."
-)
-for label, ws in fit_warnings.items():
-    for w in ws:
-        rep.md(f"- warning from the {label} fit: {w}")
-top = pd.DataFrame(train.uns["desurv_top_genes"]["table"])
-top_wide = pd.DataFrame({
-    f"factor {j}": top[top["factor"] == j].sort_values("rank")["gene"].head(10).to_list()
-    for j in range(1, K + 1)
-})  # fmt: skip
-rep.table(top_wide, "top_genes", f"First 10 of the {N_TOP} top genes per DeSurv factor "
-          "(specificity score); the full table is tables/top_genes_all.tsv.")  # fmt: skip
-top.to_csv(rep.out / "tables" / "top_genes_all.tsv", sep="\t", index=False)
+model_genes, rec, rec0, w_match = report_fits(rep, train, nmf, K, N_TOP, fit_warnings)
 
 # %% [markdown]
 # ## Training Cox model per factor (`tl.survival`)
@@ -234,35 +163,7 @@ top.to_csv(rep.out / "tables" / "top_genes_all.tsv", sep="\t", index=False)
 # the joint model of all factors.
 
 # %%
-def factor_cox(ad, label: str) -> pd.DataFrame:
-    Z = np.asarray(ad.obsm["X_desurv"], dtype=float)
-    Zs = (Z - Z.mean(axis=0)) / Z.std(axis=0, ddof=1)
-    df = pd.DataFrame(Zs, columns=[f"factor{j + 1}" for j in range(Z.shape[1])])
-    df["time"] = ad.obs["time"].to_numpy()
-    df["event"] = ad.obs["event"].to_numpy()
-    rows = []
-    for j in range(Z.shape[1]):
-        r = desurv.tl.survival(df, f"factor{j + 1}", implementation=IMPL)
-        c = r.cox["coefficients"].iloc[0]
-        rows.append({"model": label, "factor": j + 1, "hr_per_sd": c["hr"],
-                     "hr_lower_95": c["hr_lower_95"], "hr_upper_95": c["hr_upper_95"],
-                     "p": c["p"], "cindex": r.cox["concordance"]})  # fmt: skip
-    joint = desurv.tl.survival(df, [f"factor{j + 1}" for j in range(Z.shape[1])],
-                               implementation=IMPL)  # fmt: skip
-    rows.append({"model": label, "factor": "all (joint)", "hr_per_sd": np.nan,
-                 "hr_lower_95": np.nan, "hr_upper_95": np.nan, "p": joint.cox["lrt"]["p"],
-                 "cindex": joint.cox["concordance"]})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-cox_train = pd.concat([factor_cox(train, "DeSurv"), factor_cox(nmf, "alpha = 0")],
-                      ignore_index=True)  # fmt: skip
-rep.table(cox_train, "train_cox", "Training Cox per factor (HR per SD, Wald p) and the joint "
-          "model of all factors (likelihood-ratio p, in-sample C).")  # fmt: skip
-per_factor = cox_train[cox_train["factor"] != "all (joint)"]
-train_factor_p = per_factor[per_factor["model"] == "DeSurv"]["p"].astype(float).to_list()
-train_factor_p_nmf = per_factor[per_factor["model"] == "alpha = 0"]["p"].astype(float).to_list()
-lead = int(np.argmax(np.abs(np.asarray(rec["beta_std"])))) + 1
+train_factor_p, train_factor_p_nmf, lead = train_cox(rep, train, nmf, rec, IMPL)
 
 # %% [markdown]
 # ## Heatmap and Kaplan-Meier
