@@ -1,8 +1,8 @@
-"""What the optimiser does to the science: the default multiplicative solver against HALS.
+"""What the optimiser does to the science: the paper's multiplicative solver against HALS.
 
 The same loss, the same starts: the paper's simulation design (primary scenario, 3000 genes,
 200 samples, 140/60 split), k = 3, ``n_init`` 5, max_iter 1500, tol 1e-6, warm-up 50, for
-alpha in {0, 0.5, 0.8} and ``solver`` "mu" (the default) and "hals", over ``--seeds``
+alpha in {0, 0.5, 0.8} and ``solver`` "mu" (the paper's) and "hals", over ``--seeds``
 simulated cohorts; and for alpha > 0 "hals" whose warm-up runs until the NMF part has
 converged (``warmup_iter=3000, warmup_tol=1e-6``, max_iter 4500), labelled
 "hals_nmf_first"; and at alpha = 0 the R package's algorithm (``variant="r-desurv"``, its own

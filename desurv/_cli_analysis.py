@@ -52,14 +52,16 @@ _FIT_PARAMS: dict[str, tuple[type, Any, str]] = {
     "lambda_h": (float, 0.0, "ridge on the programs' energies (the paper's nu)"),
     "ties": (str, "efron", "ties of the Cox model: efron or breslow"),
     "tol": (float, 1e-6, "relative loss change to stop"),
-    "max_iter": (int, 1000, "iteration cap"),
+    "max_iter": (int, 2000, "iteration cap (warm-up included)"),
     "n_init": (int, 1, "random starts"),
     "init_max_iter": (int, 20, "iterations of each start before the best is kept"),
     "init_criterion": (str, "loss", "how the best start is chosen: loss or cindex"),
-    "warmup_iter": (int, 50, "iterations before the Cox coefficients move"),
-    "warmup_tol": (float, None, "end the warm-up once the NMF part's change is below this"),
+    "warmup_iter": (int, None, "most iterations before the Cox coefficients move "
+                    "(default: half of max_iter)"),
+    "warmup_tol": (float, 1e-6, "end the warm-up once the NMF part's change is below this "
+                   "(0: a warm-up of exactly warmup_iter iterations)"),
     "variant": (str, "default", "default or r-desurv (the R package's algorithm)"),
-    "solver": (str, "mu", "mu (multiplicative) or hals"),
+    "solver": (str, "hals", "hals (coordinate passes) or mu (multiplicative, the paper's)"),
     "dtype": (str, "float64", "float64 or float32"),
 }
 _PP_STEPS = ("unlog", "log1p", "filter_genes", "rank_transform", "quantile_normalize")
@@ -210,10 +212,11 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
                    dest="cv_transform", help="transform fitted inside each fold")  # fmt: skip
     g.add_argument("--max-iter", type=int, default=2000)
     g.add_argument("--tol", type=float, default=1e-5)
-    g.add_argument("--warmup-iter", type=int, default=50)
-    g.add_argument("--warmup-tol", type=float, default=None, dest="warmup_tol",
+    g.add_argument("--warmup-iter", type=int, default=None,
+                   help="most warm-up iterations (default: half of --max-iter)")
+    g.add_argument("--warmup-tol", type=float, default=1e-5, dest="warmup_tol",
                    help="end each start's warm-up once its NMF part has converged")  # fmt: skip
-    g.add_argument("--solver", choices=["mu", "hals"], default="mu")
+    g.add_argument("--solver", choices=["hals", "mu"], default="hals")
     g.add_argument("--warm-start", choices=["alpha"], default=None, dest="warm_start",
                    help="warm starts along the alpha path (grid only; fit.toml still "
                         "fits the chosen setting from random starts)")  # fmt: skip
@@ -643,9 +646,10 @@ def cmd_select(args: argparse.Namespace) -> int:
             fit_cfg["n_top"] = int(chosen["n_top"])
         fit_cfg["n_init"] = int(args.n_starts)
         fit_cfg["max_iter"], fit_cfg["tol"] = int(args.max_iter), float(args.tol)
-        fit_cfg["warmup_iter"], fit_cfg["solver"] = int(args.warmup_iter), args.solver
-        if args.warmup_tol is not None:
-            fit_cfg["warmup_tol"] = float(args.warmup_tol)
+        fit_cfg["solver"] = args.solver
+        if args.warmup_iter is not None:
+            fit_cfg["warmup_iter"] = int(args.warmup_iter)
+        fit_cfg["warmup_tol"] = float(args.warmup_tol)
         write_toml(out / "fit.toml", fit_cfg,
                    header=f"the {args.rule} setting of desurv select: desurv fit --config "
                           "fit.toml --out DIR")  # fmt: skip

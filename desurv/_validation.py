@@ -29,8 +29,15 @@ __all__ = [
     "check_hyperparameters",
     "check_random_state",
     "split_survival_target",
+    "warmup_cap",
 ]
 
+
+
+def warmup_cap(warmup_iter: int | None, max_iter: int) -> int:
+    """The most warm-up iterations: ``warmup_iter``, or half of ``max_iter`` when None (the
+    default: the survival part always keeps at least half of the iterations)."""
+    return int(max_iter) // 2 if warmup_iter is None else int(warmup_iter)
 
 def check_nonnegative(
     arr: np.ndarray,
@@ -361,13 +368,18 @@ def check_hyperparameters(params: dict[str, Any], n_samples: int, n_genes: int) 
         if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{key} must be an integer >= 1; got {v!r}.")
     w = params.get("warmup_iter", 0)
-    if not isinstance(w, numbers.Integral) or isinstance(w, bool) or w < 0:
-        raise ValueError(f"warmup_iter must be an integer >= 0; got {w!r}.")
+    if w is not None and (not isinstance(w, numbers.Integral) or isinstance(w, bool) or w < 0):
+        raise ValueError(
+            f"warmup_iter must be None (half of max_iter) or an integer >= 0; got {w!r}."
+        )
     wt = params.get("warmup_tol")
     if wt is not None and not (
-        isinstance(wt, numbers.Real) and not isinstance(wt, bool) and np.isfinite(wt) and wt > 0
+        isinstance(wt, numbers.Real) and not isinstance(wt, bool) and np.isfinite(wt) and wt >= 0
     ):
-        raise ValueError(f"warmup_tol must be None or a finite number > 0; got {wt!r}.")
+        raise ValueError(
+            f"warmup_tol must be None or a finite number >= 0 (0 or None: a warm-up of exactly "
+            f"warmup_iter iterations); got {wt!r}."
+        )
     if params.get("solver", "mu") not in ("mu", "hals"):
         raise ValueError(f"solver must be 'mu' or 'hals'; got {params.get('solver')!r}.")
     if params["init_criterion"] not in ("loss", "cindex"):

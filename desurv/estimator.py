@@ -33,6 +33,7 @@ from desurv._validation import (
     check_random_state,
     check_survival,
     split_survival_target,
+    warmup_cap,
 )
 from desurv.exceptions import (
     ConvergenceWarning,
@@ -224,11 +225,14 @@ class DeSurv(BaseEstimator):
     that algorithm: ``variant="r-desurv"`` reproduces it; on the default model choose alpha
     and lambda_ by cross-validation.
 
-    Fitting alternates a multiplicative H step, a multiplicative W step with the Cox gradient
-    (damped with backtracking so that L never increases; the columns of W are then rescaled
-    to unit norm, which leaves L unchanged) and a proximal-Newton b step solved to
-    convergence. ``alpha = 0`` is Lee-Seung NMF (with the nu ridge); b is then fitted once on
-    the final standardised scores so that the model can predict.
+    Fitting (the default ``solver="hals"``) first fits the NMF part alone until it has
+    converged (the warm-up: ``warmup_tol``, at most ``warmup_iter`` iterations, b = 0), then
+    alternates an exact coordinate pass (HALS) over H, a coordinate pass over W with the Cox
+    gradient linearised (an adaptive gain on it and backtracking, so that L never increases;
+    the columns of W are then rescaled to unit norm, which leaves L unchanged) and a
+    proximal-Newton b step solved to convergence. ``solver="mu"`` uses the paper's
+    multiplicative H and W steps instead. ``alpha = 0`` is NMF (with the nu ridge); b is then
+    fitted once on the final standardised scores so that the model can predict.
 
     Parameters
     ----------
@@ -263,8 +267,8 @@ class DeSurv(BaseEstimator):
         Handling of tied event times in the partial likelihood (R's default is Efron).
     tol : float >= 0, default 1e-6
         Stop when the relative change of L between iterations is below ``tol``.
-    max_iter : int, default 1000
-        Maximum number of iterations of the final fit.
+    max_iter : int, default 2000
+        Maximum number of iterations of the final fit, the warm-up included.
     n_init : int, default 1
         Number of random starts. Each runs ``init_max_iter`` iterations (all at once, as one
         batch); the best by ``init_criterion`` continues.
@@ -272,43 +276,43 @@ class DeSurv(BaseEstimator):
         Iterations of each start before the best is chosen (only when ``n_init > 1``).
     init_criterion : {"loss", "cindex"}, default "loss"
         How the best start is chosen: lowest training loss or highest training C-index.
-    warmup_iter : int >= 0, default 50
-        Iterations at the start during which beta stays 0, so the Cox term is constant and W, H
-        first fit X (plain NMF steps of the same loss, which still never increases). From a
-        random start the scores are nearly collinear and a Cox fit on them has extreme
+    warmup_iter : int >= 0 or None, default None
+        The most iterations at the start during which b stays 0, so the Cox term is constant
+        and W, H first fit X (plain NMF steps of the same loss, which still never increases).
+        From a random start the scores are nearly collinear and a Cox fit on them has extreme
         curvature that stalls the W step; the warm-up avoids that. 0 follows Algorithm 1
-        literally.
-    warmup_tol : float > 0 or None, default None
-        End a start's warm-up early, as soon as its relative loss change falls below
-        ``warmup_tol`` (the NMF part has converged), within at most ``warmup_iter``
-        iterations; e.g. ``warmup_iter=2000, warmup_tol=tol, max_iter=3000`` runs the
-        survival part from a converged NMF. None: the warm-up is exactly ``warmup_iter``
-        iterations.
+        literally. None: half of ``max_iter``, so that the survival part always keeps at
+        least half of the iterations.
+    warmup_tol : float >= 0 or None, default 1e-6
+        End a start's warm-up as soon as its relative loss change falls below ``warmup_tol``
+        (the NMF part has converged), within at most ``warmup_iter`` iterations: the
+        survival part then shapes a converged NMF. 0 or None: the warm-up is exactly
+        ``warmup_iter`` iterations. The paper's Algorithm 1 is ``solver="mu",
+        warmup_iter=50, warmup_tol=None, max_iter=1000``.
     variant : {"default", "r-desurv"}, default "default"
         "r-desurv" follows the authors' R package step by step (docs/r_desurv_variant.md):
         n_events scaling of the Cox term, unit-norm W, its beta step on standardised scores,
         its stopping rule. There ``ties`` (fixed deterministic order), ``init_criterion``
         (always the training C-index) and ``warmup_iter`` have no effect; the package's own
         loss trace is kept in ``r_loss_history_``.
-    solver : {"mu", "hals"}, default "mu"
-        The optimiser of the default variant's loss (both monotone). "mu": multiplicative H
-        and W steps (the paper's Algorithm 1 with a damped W step). "hals": exact coordinate
-        passes (HALS) for H and W with the Cox gradient linearised in the W step, an adaptive
-        gain on it and an extrapolation kept only where L falls; it reaches tol in about 4x
-        fewer iterations with equal or lower loss (``benchmarks/bench_select.py``). It fits
-        the NMF part far better, which changes which programs a fit finds: on the paper's
-        simulation (the demo, seed 0) alpha = 0 then recovers the lethal program too
-        (precision 0.41 against 0.07 with "mu"), so DeSurv's advantage in precision
-        disappears while the test C-index gap remains (0.837 against 0.726); with the
-        default 50 warm-up iterations DeSurv's own precision falls to 0.09-0.23 (0.39-0.45
-        with 5). On that design "mu" stops at ``max_iter`` (1500) in every fit at alpha 0,
-        0.5 and 0.8 (``benchmarks/solver_science.py``, 6 cohorts): its fits, and so the
-        paper-like gap in precision, depend on ``max_iter``; "hals" converges and reaches the
-        lower loss in 89 % of them, and at alpha 0.8 with lambda_ 0.1 half its fits separate
-        the training samples (training C >= 0.99). With its warm-up run until the NMF part
-        converges (``warmup_iter=3000, warmup_tol=1e-6``) "hals" reaches the lowest loss of
-        all and, at alpha 0.5, test C 0.840 and precision 0.53 in 858 iterations (median).
-        Ignored by ``variant="r-desurv"``.
+    solver : {"hals", "mu"}, default "hals"
+        The optimiser of the default variant's loss (both monotone). "hals": exact
+        coordinate passes (HALS) for H and W with the Cox gradient linearised in the W step,
+        an adaptive gain on it and an extrapolation kept only where L falls. "mu": the
+        paper's multiplicative H and W steps (its Algorithm 1, with a damped W step). Why
+        "hals" is the default (``docs/model.md``, "The solver"): on the paper's simulation
+        design (``benchmarks/solver_science.py``, 6 cohorts, max_iter 1500, tol 1e-6) "mu"
+        stops at ``max_iter`` in every fit at alpha 0, 0.5 and 0.8, so its programs depend
+        on ``max_iter``; "hals" converges and reaches the lower loss in 89 % of the fits (at
+        alpha = 0 it leaves 31 % of the gene-wise variance unexplained, "mu" 86 %). At one
+        CV evaluation's scale (``benchmarks/bench_select.py``) it reaches ``tol`` in several
+        times fewer iterations. Its converged fits change the paper's comparison:
+        alpha = 0 recovers the lethal program as well (precision 0.55 against 0.07 for the
+        R package's early-stopped NMF), while DeSurv chosen by CV keeps its lead in held-out
+        C-index (``benchmarks/converged_pipeline.py``). A converged survival part can
+        separate the training samples at high alpha (half the fits at alpha 0.8 with
+        lambda_ 0.1; a ``SeparationWarning``): choose alpha and lambda_ by
+        cross-validation. Ignored by ``variant="r-desurv"``.
     random_state : int, SeedSequence, Generator or None
         Seeds the starts; start i uses the i-th child of ``SeedSequence(random_state)``, so
         the result does not depend on ``n_jobs``.
@@ -325,10 +329,13 @@ class DeSurv(BaseEstimator):
         1.1 x X, in about 0.6 of the time, at a measured cost against float64 (same data
         and seed, 30 to 1,000 iterations, both solvers; ``tests/test_memory_dtype.py``) of
         relative differences of at most 4e-7 in the final loss and 2e-5 in W, the same
-        training C-index, and risk differences of at most 1e-4 of its standard deviation.
-        A float32 X is then used as it is (no float64 copy). The factors, the scores'
-        moments, the Cox part and the loss are computed in float64 in either case (arrays
-        of k rows or columns); ``W_`` and ``H_`` are returned in ``dtype``, everything else
+        training C-index, and risk differences of at most 1e-4 of its standard deviation;
+        longer fits with the default "hals" (200-300 iterations at p = 500, n = 100) keep
+        the loss (5e-6) and the C-index but W only to 2e-2 and the risk to 2e-3 sd (its
+        extrapolation amplifies the rounding along directions where L is flat). A float32
+        X is then used as it is (no float64 copy). The factors, the scores' moments, the
+        Cox part and the loss are computed in float64 in either case (arrays of k rows or
+        columns); ``W_`` and ``H_`` are returned in ``dtype``, everything else
         in float64. The default variant only (``variant="r-desurv"`` follows the R package
         in double precision).
 
@@ -393,14 +400,14 @@ class DeSurv(BaseEstimator):
         lambda_h: float = 0.0,
         ties: str = "efron",
         tol: float = 1e-6,
-        max_iter: int = 1000,
+        max_iter: int = 2000,
         n_init: int = 1,
         init_max_iter: int = 20,
         init_criterion: str = "loss",
-        warmup_iter: int = 50,
-        warmup_tol: float | None = None,
+        warmup_iter: int | None = None,
+        warmup_tol: float | None = 1e-6,
         variant: str = "default",
-        solver: str = "mu",
+        solver: str = "hals",
         random_state: Any = None,
         n_jobs: int | None = None,
         verbose: bool = False,
@@ -596,14 +603,23 @@ class DeSurv(BaseEstimator):
             )
         return self
 
+    def _cox_never_moved(self) -> bool:
+        """Whether the Cox part of L stayed at its value for beta = 0 through the whole fit
+        (a warm-up ended by ``warmup_tol`` may not have ended before ``max_iter``)."""
+        hist = getattr(self, "loss_history_", None)
+        if hist is None or "cox" not in hist or len(hist) == 0:
+            return False
+        cox = np.asarray(hist["cox"], dtype=float)
+        return bool(np.all(cox == cox[0]))
+
     def _diagnose(self, risk: np.ndarray, t: np.ndarray, e: np.ndarray) -> None:
         """Warn about fits that ran but are degenerate (see the exceptions' docstrings)."""
         a = float(self.alpha)
         if (
             self.variant == "default"
             and a > 0
-            and int(self.max_iter) <= int(self.warmup_iter)
-            and self.warmup_tol is None
+            and int(self.max_iter) <= warmup_cap(self.warmup_iter, self.max_iter)
+            and (not self.warmup_tol or self._cox_never_moved())
         ):
             warnings.warn(
                 f"max_iter={self.max_iter} <= warmup_iter={self.warmup_iter}: the Cox "
@@ -799,7 +815,7 @@ class DeSurv(BaseEstimator):
         )
 
     def _fit_default(self, Xc, surv, starts, hp, t, e, seq) -> _Fitted:
-        warm = int(self.warmup_iter)
+        warm = warmup_cap(self.warmup_iter, self.max_iter)
         init_scores = None
         if starts is None:
             count = int(self.n_init)

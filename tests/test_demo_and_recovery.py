@@ -73,18 +73,28 @@ def _recovery(W: np.ndarray, truth: np.ndarray) -> float:
     return float(np.abs(np.corrcoef(np.c_[truth[:, :1], W].T)[0, 1:]).max())
 
 
-def test_reference_data_desurv_recovers_factor1_and_raises_cindex(reference):
+@pytest.mark.parametrize("solver", ["mu", "hals"])
+def test_reference_data_desurv_recovers_factor1_and_raises_cindex(reference, solver):
     """On the reference data DeSurv recovers factor 1 at least as well as alpha = 0 (best
-    |correlation| of a W column with truth_W[:, 0]) and reaches a strictly higher training
-    C-index, from the same start and with the default penalty (lambda_ = 0.1 on standardised
-    coefficients: on the scale-free model it has the same meaning here as anywhere).
+    |correlation| of a W column with truth_W[:, 0]), from the same start and with the default
+    penalty (lambda_ = 0.1 on standardised coefficients: on the scale-free model it has the
+    same meaning here as anywhere). With the paper's algorithm (``solver="mu"``, warm-up 50)
+    it also reaches a strictly higher training C-index; with the default HALS solver it does
+    not, by a few pairs.
 
-    Measured (tol 1e-8): NMF 0.99684 / C 0.77410; DeSurv alpha 0.5: 0.99971 / 0.77436,
-    alpha 0.9: 0.99847 / 0.77427 (the true factor-1 activities reach C 0.77368). The margin in
-    C is a few concordant pairs of 11731, so it is asserted without tolerance.
+    Measured (tol 1e-8), recovery / training C:
+    - "mu": NMF 0.99684 / 0.77410; DeSurv alpha 0.5: 0.99969 / 0.77436, alpha 0.9:
+      0.99837 / 0.77427;
+    - "hals" (the default, NMF first): NMF 0.99553 / 0.77436 (31 iterations); DeSurv alpha
+      0.5: 0.99972 / 0.77385, alpha 0.9: 0.99856 / 0.77393.
+    The true factor-1 activities reach C 0.77368. The margins in C are a few concordant pairs
+    of 11731, so the "mu" claim is asserted without tolerance; the "hals" NMF already reaches
+    the highest C of all six fits, leaving DeSurv no room above it.
     """
     X, y, d, W0, H0, truth_w, truth_h = reference
-    kw = dict(lambda_=0.1, tol=1e-8, max_iter=5000)
+    kw = dict(lambda_=0.1, tol=1e-8, max_iter=5000, solver=solver)
+    if solver == "mu":  # the paper's recipe
+        kw.update(warmup_iter=50, warmup_tol=None)
     nmf = DeSurv(3, alpha=0.0, **kw).fit(X, y, d, W0=W0, H0=H0)
     for alpha in (0.5, 0.9):
         ds = DeSurv(3, alpha=alpha, **kw).fit(X, y, d, W0=W0, H0=H0)
@@ -92,7 +102,8 @@ def test_reference_data_desurv_recovers_factor1_and_raises_cindex(reference):
         rec_ds, rec_nmf = _recovery(ds.W_, truth_w), _recovery(nmf.W_, truth_w)
         assert rec_nmf > 0.99
         assert rec_ds >= rec_nmf
-        assert ds.train_cindex_ > nmf.train_cindex_
+        if solver == "mu":
+            assert ds.train_cindex_ > nmf.train_cindex_
     # there is little room: NMF alone reaches the C of the true factor-1 activities
     assert nmf.train_cindex_ >= concordance_index(y, d, truth_h[0])
 

@@ -264,8 +264,9 @@ def test_fits_run_with_one_blas_thread(monkeypatch):
 
 
 def test_solver_option_hals_fits_the_same_loss_faster_and_is_checked():
-    """solver="hals" minimises the same (monotone) loss; on this problem it stops in fewer
-    iterations at a loss no higher than the multiplicative solver's; a bad name is refused."""
+    """The default solver ("hals") minimises the same (monotone) loss as the paper's
+    multiplicative one ("mu"); on this problem it stops in fewer iterations at a loss no
+    higher; a bad name is refused."""
     import warnings as _w
 
     from desurv import DeSurv
@@ -277,9 +278,9 @@ def test_solver_option_hals_fits_the_same_loss_faster_and_is_checked():
     X, t, e = d.X.to_numpy(), d.time.to_numpy(), d.event.to_numpy()
     with _w.catch_warnings():
         _w.simplefilter("ignore", DeSurvWarning)
-        mu = DeSurv(3, alpha=0.0, tol=1e-6, max_iter=3000, random_state=0).fit(X, t, e)
-        hals = DeSurv(3, alpha=0.0, tol=1e-6, max_iter=3000, random_state=0, solver="hals")
-        hals.fit(X, t, e)
+        mu = DeSurv(3, alpha=0.0, tol=1e-6, max_iter=3000, random_state=0, solver="mu")
+        mu.fit(X, t, e)
+        hals = DeSurv(3, alpha=0.0, tol=1e-6, max_iter=3000, random_state=0).fit(X, t, e)
     assert hals.get_params()["solver"] == "hals"
     assert np.all(np.diff(hals.loss_history_["loss"].to_numpy()) <= 1e-11)
     assert hals.n_iter_ < mu.n_iter_
@@ -312,14 +313,23 @@ def test_warmup_tol_starts_the_survival_part_from_a_converged_nmf():
     rel = np.abs(np.diff(loss[:end])) / np.abs(loss[: end - 1])
     assert 1 < end < 2000 and rel[-1] < 1e-5 and np.all(rel[:-1] >= 1e-5)
     assert m.converged_ and m.n_iter_ > end
-    for bad in (0.0, -1.0, float("nan"), "small"):
+    for bad in (-1.0, float("nan"), "small"):
         with pytest.raises(ValueError, match="warmup_tol"):
             DeSurv(3, warmup_tol=bad).fit(X, t, e)
+    # 0 and None: a warm-up of exactly warmup_iter iterations, the same fit
+    fixed = [DeSurv(3, warmup_iter=40, warmup_tol=w, max_iter=300, **kw) for w in (0.0, None)]
+    with _w.catch_warnings():
+        _w.simplefilter("ignore", DeSurvWarning)
+        for f in fixed:
+            f.fit(X, t, e)
+    cox0 = fixed[0].loss_history_["cox"].to_numpy()
+    assert int(np.flatnonzero(cox0 != cox0[0])[0]) == 40
+    np.testing.assert_array_equal(fixed[0].W_, fixed[1].W_)
     grid = dict(n_components=3, alpha=0.5, n_folds=3, n_starts=2, max_iter=400,
                 score="full", solver="hals", random_state=0, progress=False)  # fmt: skip
     with _w.catch_warnings():
         _w.simplefilter("ignore", DeSurvWarning)
-        plain = DeSurvSearch(**grid).fit(X, t, e).result_
+        plain = DeSurvSearch(**grid, warmup_tol=None).fit(X, t, e).result_
         early = DeSurvSearch(**grid, warmup_iter=300, warmup_tol=1e-4).fit(X, t, e).result_
     assert early.config["config"]["warmup_tol"] == 1e-4
     assert "warmup_tol" not in plain.config["config"]

@@ -19,6 +19,7 @@ from matplotlib.patches import Polygon  # noqa: E402
 
 import desurv  # noqa: E402
 from desurv import pl  # noqa: E402
+from desurv.pl._validate import _fmt_p  # noqa: E402
 from desurv.simulate import simulate  # noqa: E402
 
 
@@ -131,7 +132,7 @@ def test_km_projection_panels_titles_and_legends(fitted):
     for (method, cohort), ax in fig.desurv_panels.items():
         p = _logrank_p(res, cohort, method)
         title = ax.get_title()
-        assert f"log-rank p = {p:.2g}" in title
+        assert f"log-rank p = {_fmt_p(p)}" in title
         assert ax.desurv_logrank_p == pytest.approx(p)
         counts = _legend_counts(ax)
         assert counts == _table_counts(res, cohort, method)
@@ -159,7 +160,7 @@ def test_km_both_methods_two_rows(fitted):
         assert top.get_title().startswith("desurv: ")
         assert bottom.get_title().startswith("nmf: ")
         p = _logrank_p(res, cohort, "nmf")
-        assert f"log-rank p = {p:.2g}" in bottom.get_title()
+        assert f"log-rank p = {_fmt_p(p)}" in bottom.get_title()
         assert _legend_counts(bottom) == _table_counts(res, cohort, "nmf")
 
 
@@ -168,13 +169,13 @@ def test_km_clustering_matches_n_clusters(fitted):
     fig = pl.validation_km(res)  # default: the first cluster column, cluster_k2
     pooled = fig.desurv_panels[("desurv", "pooled")]
     p2 = _logrank_p(res, "pooled", "desurv", 2)
-    assert f"2 clusters: log-rank p = {p2:.2g}" in pooled.get_title()
+    assert f"2 clusters: log-rank p = {_fmt_p(p2)}" in pooled.get_title()
     assert "stratified" in pooled.get_title()
     fig3 = pl.validation_km(res, groupby="cluster_k3", method="nmf")
     assert len(fig3.axes) == 3
     ax = fig3.desurv_panels[("nmf", "pooled")]
     p3 = _logrank_p(res, "pooled", "nmf", 3)
-    assert f"3 clusters: log-rank p = {p3:.2g}" in ax.get_title()
+    assert f"3 clusters: log-rank p = {_fmt_p(p3)}" in ax.get_title()
     assert ax.desurv_logrank_p == pytest.approx(p3)
     counts = _legend_counts(ax)
     assert set(counts) == {"1", "2", "3"}
@@ -186,7 +187,7 @@ def test_km_clustering_matches_n_clusters(fitted):
     # the cohort panels carry the cohort's own (unstratified) log-rank test
     a = fig3.desurv_panels[("nmf", "A")]
     pa = _logrank_p(res, "A", "nmf", 3)
-    assert f"3 clusters: log-rank p = {pa:.2g}" in a.get_title()
+    assert f"3 clusters: log-rank p = {_fmt_p(pa)}" in a.get_title()
     assert a.desurv_logrank_p == pytest.approx(pa)
     assert sum(_legend_counts(a).values()) == int((smp["cohort"] == "A").sum())
 
@@ -197,7 +198,7 @@ def test_km_one_and_five_cohorts_grid(fitted):
     assert len(fig.axes) == 2
     pooled = fig.desurv_panels[("desurv", "pooled")].get_title()
     assert pooled.startswith("pooled (n=90)") and "stratified" not in pooled
-    assert f"log-rank p = {_logrank_p(one, 'pooled', 'desurv'):.2g}" in pooled
+    assert f"log-rank p = {_fmt_p(_logrank_p(one, 'pooled', 'desurv'))}" in pooled
 
     five = fitted["five"]
     fig = pl.validation_km(five)
@@ -205,7 +206,7 @@ def test_km_one_and_five_cohorts_grid(fitted):
     rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
     assert len(rows) == 2
     for (m, c), ax in fig.desurv_panels.items():
-        assert f"log-rank p = {_logrank_p(five, c, m):.2g}" in ax.get_title()
+        assert f"log-rank p = {_fmt_p(_logrank_p(five, c, m))}" in ax.get_title()
         assert _legend_counts(ax) == _table_counts(five, c, m)
 
 

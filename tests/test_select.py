@@ -670,8 +670,9 @@ def test_solver_reaches_every_fit_of_the_search(data):
     X, t, e = data
     kw = dict(n_components=2, alpha=0.5, n_folds=3, n_starts=2, max_iter=300, progress=False,
               random_state=0)  # fmt: skip
-    mu = DeSurvSearch(**kw).fit(X, t, e).result_
-    hals = DeSurvSearch(**kw, solver="hals").fit(X, t, e).result_
+    paper = dict(solver="mu", warmup_iter=50, warmup_tol=None)  # the paper's recipe
+    mu = DeSurvSearch(**kw, **paper).fit(X, t, e).result_
+    hals = DeSurvSearch(**kw).fit(X, t, e).result_  # the default
     assert hals.config["config"]["solver"] == "hals"
     # the same folds and starts, another optimiser: fewer iterations per fold
     np.testing.assert_array_equal(mu.folds_, hals.folds_)

@@ -132,7 +132,7 @@ def test_tl_select_passes_warm_start(data, warm):
     res = desurv.tl.select(adata, "time", "event", **kw, warm_start="alpha", n_jobs=1)
     pd.testing.assert_frame_equal(res.table, warm.table, check_exact=True)
     rec = adata.uns["desurv_select"]
-    assert rec["warm_start"] == "alpha" and rec["solver"] == "mu"
+    assert rec["warm_start"] == "alpha" and rec["solver"] == "hals"
 
 
 @pytest.mark.parametrize(

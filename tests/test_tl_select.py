@@ -132,8 +132,8 @@ def test_select_refit_from_the_consensus_seed(cohort):
         params.pop("n_top")
         k = params.pop("n_components")
         tl.fit(b, "time", "event", k, init="consensus", consensus_n_fits=4, consensus_n_top=40,
-               max_iter=100, tol=1e-5, warmup_iter=50, random_state=res.seed_entropy,
-               solver="mu", **params)  # fmt: skip
+               max_iter=100, tol=1e-5, warmup_tol=1e-5, random_state=res.seed_entropy,
+               **params)  # fmt: skip
     rec = a.uns["desurv"]
     assert rec["init"] == "consensus" and rec["consensus"]["n_top"] == 40
     assert rec["consensus"]["n_fits"] == 4

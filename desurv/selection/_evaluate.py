@@ -10,6 +10,7 @@ import numpy as np
 
 from desurv._core.cox import SurvivalData
 from desurv._core.solver import SOLVERS, Hyper, fit_batch, uniform_start
+from desurv._validation import warmup_cap
 from desurv.metrics import concordance_index
 from desurv.selection._folds import FoldPreprocess
 
@@ -48,22 +49,23 @@ class EvalConfig:
     (X^T W beta). ``start_rule``: a fold's score is the mean over its starts (``"mean"``, the
     paper) or the held-out C of the start with the highest training C (``"best_train"``).
     ``solver``: the optimiser (``desurv.DeSurv``'s ``solver``); ``warmup`` and ``warmup_tol``:
-    ``desurv.DeSurv``'s ``warmup_iter`` and ``warmup_tol``. ``warm_start``: ``None`` (every
-    setting from the fold's random starts) or ``"alpha"`` (settings that differ only in alpha
-    form a path, fitted in increasing alpha: the first from the random starts, each next one
-    from the previous alpha's fits, start by start, with no warm-up; see
+    ``desurv.DeSurv``'s ``warmup_iter`` (None: half of ``max_iter``) and ``warmup_tol``.
+    ``warm_start``: ``None`` (every setting from the fold's random starts) or ``"alpha"``
+    (settings that differ only in alpha form a path, fitted in increasing alpha: the first
+    from the random starts, each next one from the previous alpha's fits, start by start,
+    with no warm-up; see
     :func:`evaluate_path`).
     """
 
     n_starts: int = 30
     max_iter: int = 2000
     tol: float = 1e-5
-    warmup: int = 50
-    warmup_tol: float | None = None
+    warmup: int | None = None  # None: half of max_iter (set in __post_init__)
+    warmup_tol: float | None = 1e-5
     ties: str = "efron"
     score: str = "top"
     start_rule: str = "mean"
-    solver: str = "mu"
+    solver: str = "hals"
     warm_start: str | None = None
 
     def __post_init__(self) -> None:
@@ -81,6 +83,8 @@ class EvalConfig:
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
         if not (isinstance(self.tol, (int, float)) and np.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+        if self.warmup is None:
+            object.__setattr__(self, "warmup", warmup_cap(None, self.max_iter))
 
     def spec(self) -> dict:
         out = asdict(self)

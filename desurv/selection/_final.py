@@ -14,6 +14,7 @@ from desurv._validation import (
     check_random_state,
     check_survival,
     split_survival_target,
+    warmup_cap,
 )
 from desurv.selection._consensus_seed import ConsensusSeed, consensus_seed, consensus_start
 
@@ -93,7 +94,7 @@ def consensus_fit(
         b0,
         model._hyper(),
         int(model.max_iter),
-        int(model.warmup_iter),
+        warmup_cap(model.warmup_iter, model.max_iter),
     )
     need = math.ceil(0.3 * n_fits) if min_fits is None else int(min_fits)
     seed = consensus_seed(res.W, n_components, n_top=n_top, min_fits=need)

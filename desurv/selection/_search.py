@@ -17,6 +17,7 @@ from desurv._validation import (
     check_random_state,
     check_survival,
     split_survival_target,
+    warmup_cap,
 )
 from desurv.selection._evaluate import PARAM_DEFAULTS, EvalConfig, evaluate_path
 from desurv.selection._folds import FoldPreprocess, stratified_folds
@@ -229,17 +230,20 @@ class DeSurvSearch:
     start_rule : {"mean", "best_train"}, default "mean"
     max_iter : int, default 2000
     tol : float, default 1e-5
-    warmup_iter : int, default 50
-    warmup_tol : float or None, default None
+    warmup_iter : int or None, default None
+        The most warm-up iterations (None: half of ``max_iter``; :class:`desurv.DeSurv`'s
+        ``warmup_iter``).
+    warmup_tol : float or None, default 1e-5
         End a start's warm-up once its NMF part has converged (:class:`desurv.DeSurv`'s
-        ``warmup_tol``).
+        ``warmup_tol``; 0 or None: exactly ``warmup_iter`` iterations).
     ties : {"efron", "breslow"}, default "efron"
     preprocess : FoldPreprocess, optional
         Preprocessing fitted inside each training fold (gene filter, quantile target) and
         applied to its held-out samples.
-    solver : {"mu", "hals"}, default "mu"
-        The optimiser of every fit (:class:`desurv.DeSurv`'s ``solver``: "hals" is faster but
-        finds other programs).
+    solver : {"hals", "mu"}, default "hals"
+        The optimiser of every fit (:class:`desurv.DeSurv`'s ``solver``). The paper's recipe
+        is ``solver="mu", warmup_iter=50, warmup_tol=None``: several times slower, and on the
+        paper's design its fits stop at ``max_iter`` (docs/model.md, "The solver").
     warm_start : {None, "alpha"}, default None
         ``"alpha"`` (grid only): warm starts along the alpha path. The settings that differ
         only in alpha are fitted on each fold in increasing alpha, the first from the fold's
@@ -283,11 +287,11 @@ class DeSurvSearch:
         start_rule: str = "mean",
         max_iter: int = 2000,
         tol: float = 1e-5,
-        warmup_iter: int = 50,
-        warmup_tol: float | None = None,
+        warmup_iter: int | None = None,
+        warmup_tol: float | None = 1e-5,
         ties: str = "efron",
         preprocess: FoldPreprocess | None = None,
-        solver: str = "mu",
+        solver: str = "hals",
         warm_start: str | None = None,
         random_state: Any = None,
         n_jobs: int | None = None,
@@ -403,7 +407,7 @@ class DeSurvSearch:
             n_starts=self.n_starts,
             max_iter=self.max_iter,
             tol=self.tol,
-            warmup=self.warmup_iter,
+            warmup=warmup_cap(self.warmup_iter, self.max_iter),
             warmup_tol=self.warmup_tol,
             ties=self.ties,
             score=self.score,
