@@ -91,6 +91,32 @@ def test_max_iter_within_warmup_warns(sim):
     assert not any("warmup_iter" in m for m in _kinds(rec0, DegenerateFitWarning))
 
 
+def test_warmup_that_ends_early_is_not_a_degenerate_fit(sim):
+    """With ``warmup_tol`` the warm-up may end before ``warmup_iter``: a fit whose warm-up
+    cap reaches past max_iter warns only when the warm-up did not end (the case above, with
+    the default warmup_tol 1e-6); here it ends at a loose 1e-2 and the Cox part moves."""
+    X, t, e = sim
+    model = DeSurv(3, alpha=0.5, max_iter=40, warmup_iter=50, warmup_tol=1e-2, random_state=0)
+    rec = _caught(lambda: model.fit(X, t, e))
+    assert not any("warmup_iter" in m for m in _kinds(rec, DegenerateFitWarning))
+    cox = model.loss_history_["cox"].to_numpy()
+    assert np.any(cox != cox[0]) and np.any(model.coef_std_ != 0)
+
+
+def test_default_warmup_cap_is_half_of_max_iter(sim):
+    """warmup_iter=None (the default): at most max_iter // 2 warm-up iterations, so the
+    survival part keeps half of the iterations; an explicit warmup_iter is kept."""
+    X, t, e = sim
+    firsts = {}
+    for w in (None, 12):
+        m = DeSurv(3, alpha=0.5, max_iter=60, tol=0.0, warmup_iter=w, warmup_tol=0.0,
+                   random_state=0)  # fmt: skip
+        _caught(lambda m=m: m.fit(X, t, e))
+        cox = m.loss_history_["cox"].to_numpy()
+        firsts[w] = int(np.flatnonzero(cox != cox[0])[0])  # the first iteration with a b step
+    assert firsts == {None: 30, 12: 12}
+
+
 def test_unlogged_counts_warn_and_logged_data_do_not():
     """RSEM-like counts (a heavy right tail over five orders of magnitude) against their
     log1p, and against log data in another unit (the check is scale-free)."""
