@@ -328,23 +328,28 @@ def test_hals_option_never_increases_the_loss(settings):
 @pytest.mark.parametrize("update", ["mu", "hals"])
 def test_warmup_tol_ends_each_members_warmup_when_its_nmf_part_converges(update):
     """With warmup_tol each member's warm-up (beta fixed at 0, so the Cox part is constant)
-    ends after the first iteration whose relative loss change is below warmup_tol, at the
-    member's own iteration; a member fitted in a mixed batch (some in their warm-up, some
-    not) is the member fitted alone. Without warmup_tol the warm-up is the fixed count."""
+    ends after the first iteration whose relative change of the NMF part (with its ridges)
+    is below warmup_tol, at the member's own iteration; the loss's own relative change,
+    diluted by the constant Cox part, falls below warmup_tol earlier, and does not end it. A
+    member fitted in a mixed batch (some in their warm-up, some not) is the member fitted
+    alone. Without warmup_tol the warm-up is the fixed count."""
     X, time, event, rng = random_problem(seed=4, p=80, n=50)
     surv = SurvivalData.from_arrays(time, event)
     W, H, b = uniform_start(X, 3, rng, batch=4)
     hp = Hyper(alpha=0.5, lambda_=0.05, l1_ratio=0.5)
     kw = dict(tol=0.0, max_iter=400, warmup=300, update=update)
     res = fit_batch(X, surv, W, H, b, hp, warmup_tol=1e-4, **kw)
-    ends = []
+    ends, diluted = [], []
     for m, h in enumerate(res.history):
-        loss, cox = h["loss"], h["cox"]
-        rel = np.abs(np.diff(loss)) / np.abs(loss[:-1])  # rel[i] is iteration i + 2's
+        fit, cox = h["nmf"] + h["penalty_w"] + h["penalty_h"], h["cox"]
+        rel = np.abs(np.diff(fit)) / np.abs(fit[:-1])  # rel[i] is iteration i + 2's
         end = int(np.flatnonzero(rel < 1e-4)[0]) + 2  # the last warm-up iteration
         assert np.all(cox[:end] == cox[0]), m
         assert cox[end] != cox[0], m  # the first beta step, the next iteration
         ends.append(end)
+        rel_loss = np.abs(np.diff(h["loss"])) / np.abs(h["loss"][:-1])
+        diluted.append(int(np.flatnonzero(rel_loss < 1e-4)[0]) + 2)
+    assert all(d <= e for d, e in zip(diluted, ends)) and diluted != ends
     assert len(set(ends)) > 1 and max(ends) < 300  # members left at different iterations
     for m in range(4):
         sl = slice(m, m + 1)

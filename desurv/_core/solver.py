@@ -974,8 +974,9 @@ def fit_batch(
         loss (L still never increases); they let W fit X before the survival term, whose
         curvature is extreme while the scores of a random start are nearly collinear, shapes it.
     warmup_tol : float or None, default None
-        With a value, a member's warm-up also ends as soon as its relative loss change falls
-        below ``warmup_tol`` (the NMF part converged), at most ``warmup`` iterations; members
+        With a value, a member's warm-up also ends as soon as the relative change of its NMF
+        part (with the ridges; the Cox part is constant in the warm-up) falls below
+        ``warmup_tol``, at most ``warmup`` iterations; members
         leave the warm-up at their own iteration. None: every member's warm-up is exactly
         ``warmup`` iterations.
     refit_beta : bool
@@ -1056,6 +1057,7 @@ def fit_batch(
     converged = np.zeros(B, dtype=bool)
     active = np.arange(B)
     prev = np.full(B, np.nan)
+    prev_fit = np.full(B, np.nan)  # the NMF part (with its ridges) at the last iteration
     step = np.ones(B)
     xw = np.full(B, EXTRA_START)  # extrapolation weights
     damped = np.zeros(B, dtype=bool)  # accepted W fraction below DAMPED (update="hals")
@@ -1087,6 +1089,9 @@ def fit_batch(
         records = [(np.flatnonzero(m), t[m].copy()) for m, t in zip(rec_mask, rec_table)]
         if extrapolate:
             W_last, H_last = keep(state["W_last"]), keep(state["H_last"])
+        if records:  # the active members took part in the last recorded iteration
+            members, parts = records[-1]
+            prev_fit[members] = _fit_part(parts)
         first = int(state["it"]) + 1
 
     def _state(it: int) -> dict[str, np.ndarray]:
@@ -1191,10 +1196,16 @@ def fit_batch(
         done = np.isfinite(rel) & (rel < tol) & ~warming
         if update == "hals":
             done &= ~damped[active]
+        fit_now = _fit_part(parts)
         if warmup_tol is not None:  # a converged NMF part ends the member's warm-up
-            in_warmup[active[warming & np.isfinite(rel) & (rel < warmup_tol)]] = False
+            # measured on the NMF part itself: the constant Cox part of the warm-up would
+            # dilute the loss's relative change by up to alpha
+            prev_f = prev_fit[active]
+            rel_f = np.abs(prev_f - fit_now) / np.maximum(np.abs(prev_f), 1e-300)
+            in_warmup[active[warming & np.isfinite(rel_f) & (rel_f < warmup_tol)]] = False
         converged[active[done]] = True
         prev[active] = loss_now
+        prev_fit[active] = fit_now
         active = active[~done]
         if callback is not None:
             callback(it, int(active.size))
@@ -1298,6 +1309,11 @@ def _extrapolate(
         np.where(ok[:, None], new, parts),
         ok,
     )
+
+
+def _fit_part(parts: np.ndarray) -> np.ndarray:
+    """The NMF part of L with its ridges, (m,), from rows of ``LOSS_PARTS`` values."""
+    return parts[:, 1] + parts[:, 4] + parts[:, 5]
 
 
 def _check_loss(loss: np.ndarray, it: int, active: np.ndarray, hp: Hyper) -> np.ndarray:
