@@ -66,7 +66,7 @@ def path(
     n_init: int,
     max_iter: int,
     n_jobs: int,
-    solver: str,
+    solver: str = "hals",
 ) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeSurvWarning)

@@ -202,7 +202,8 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     g.add_argument("--method", choices=["grid", "bayes"], default="grid")
     g.add_argument("--n-folds", type=int, default=5)
     g.add_argument("--n-starts", type=int, default=30)
-    g.add_argument("--n-trials", type=int, default=None, help="Bayesian steps after the design")
+    g.add_argument("--n-trials", type=int, default=None,
+                   help="evaluations in all, the design included (bayes)")  # fmt: skip
     g.add_argument("--n-initial", type=int, default=50, help="Latin hypercube points (bayes)")
     g.add_argument("--score", choices=["top", "full"], default="top")
     g.add_argument("--start-rule", choices=["mean", "best_train"], default="mean")

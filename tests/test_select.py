@@ -568,7 +568,7 @@ def test_search_rules_with_fixed_fold_scores(data, monkeypatch):
             start_cindex=[c],
         )  # fmt: skip
 
-    def fake(X_, t_, e_, train, path, entropy, fold, cfg, preprocess, cohort):
+    def fake(X_, t_, e_, train, path, entropy, fold, cfg, preprocess, cohort, nmf=None):
         return [fake_unit(X_, t_, e_, train, params, entropy, fold) for params in path]
 
     monkeypatch.setattr(_search, "evaluate_path", fake)

@@ -22,26 +22,27 @@ package's) with its penalty, over the null deviance, and nu (``lambda_h``) penal
 With a sample mask (cross-validation folds) S, n_e, D0, the standard deviations and every sum
 run over the masked-in samples only.
 
-One iteration (default, ``update="mu"``) updates H (multiplicative, exact majorise-minimise
-step), then W (multiplicative step with the Cox gradient split by sign between numerator and
-denominator, damped by halving a step fraction until the full loss does not increase),
-rescales the columns of W to unit norm (which leaves L unchanged), then b (proximal Newton
-with an exact lasso subproblem on the standardised scores, with a line search), so L never
-increases.
+One iteration with ``update="mu"`` (the paper's Algorithm 1) updates H (multiplicative,
+exact majorise-minimise step), then W (multiplicative step with the Cox gradient split by
+sign between numerator and denominator, damped by halving a step fraction until the full
+loss does not increase), rescales the columns of W to unit norm (which leaves L unchanged),
+then b (proximal Newton with an exact lasso subproblem on the standardised scores, with a
+line search), so L never increases.
 
-``update="hals"`` is a faster optimiser of the same loss: H by three passes of exact
-coordinate minimisation over its rows (HALS), W towards the minimiser (two HALS passes) of
-the NMF part plus the survival part linearised at W (optionally with an adaptive gain on the
-survival gradient, ``gain0``), and with ``extrapolate=True`` the extrapolated point
-(W, H) + w ((W, H) - (W, H)_previous) (Ang & Gillis 2019) kept only where it lowers L.
-Measured (``benchmarks/bench_select.py``, p = 2000, n = 273, k = 3, alpha 0.5, tol 1e-5):
-median iterations 326 -> 77 with a lower median final loss. It is not the default: it solves
-the NMF part so well during the warm-up that, on the paper's simulation, the survival part
-no longer pulls W out of the NMF basin (the demo's precision of the lethal program falls from
-0.66 to 0.09-0.23), so faster convergence there changes what the model finds. Entries of W
-are kept at or above ``EPS`` and those of H at or above ``EPS`` times the mean of X (H carries
-the unit of X), so that no entry is frozen at zero and the fit does not depend on the unit
-of X.
+``update="hals"`` (what ``DeSurv(solver="hals")``, the package's default, runs) optimises the
+same loss: H by three passes of exact coordinate minimisation over its rows (HALS), W towards
+the minimiser (two HALS passes) of the NMF part plus the survival part linearised at W
+(optionally with an adaptive gain on the survival gradient, ``gain0``), and with
+``extrapolate=True`` the extrapolated point (W, H) + w ((W, H) - (W, H)_previous) (Ang &
+Gillis 2019) kept only where it lowers L. The package runs it with the warm-up ended by
+``warmup_tol`` (the NMF part converged first): with a short fixed warm-up the survival part
+acts on a half-formed NMF and the fit settles in a poor basin, and from the paper's uniform
+starts HALS first reaches a saddle where every factor has the same activities (a rank-one
+fit, about 0.81 of the gene-wise variance unexplained on the simulation design), whose slow
+escape (relative changes near 2e-5 for tens of iterations) a loose tolerance takes for
+convergence. See docs/model.md, "The solver", for the measurements. Entries of W are kept at
+or above ``EPS`` and those of H at or above ``EPS`` times the mean of X (H carries the unit of
+X), so that no entry is frozen at zero and the fit does not depend on the unit of X.
 
 Layout for BLAS efficiency: W is stored as (p, B, k) so that all members form one p x (B k)
 matrix; H as (B, k, n). Samples are in time-sorted order inside the loop.
@@ -82,6 +83,10 @@ W_STEP_MAX = 4.0
 # the HALS direction is already a full (Newton-like) step of the NMF part: over-relax less
 HALS_STEP_MAX = 2.0
 DAMPED = 0.25  # an accepted W step fraction below this does not count towards convergence
+# A HALS fit whose NMF part is within this share of the best rank-one fit's has not left the
+# saddle where every factor has the same activities (a plateau of tiny relative changes that
+# HALS reaches within a few iterations from random starts): it is not taken for converged.
+RANK1_MARGIN = 0.01
 H_SWEEPS = 3  # HALS passes over the rows of H per iteration (O(k^2 n) each, no pass over X)
 W_SWEEPS = 2  # HALS passes over the columns of W per iteration (O(p k^2) each)
 # the adaptive gain of the survival gradient in the W surrogate (gain0 not None)
@@ -1067,6 +1072,9 @@ def fit_batch(
     zt = _wtx(prob, W)
     wtw = _gram(W)
     W, H, zt, wtw = _normalise(W, H, zt, wtw)
+    k = W.shape[2]
+    # the rank-one saddle guard (HALS with k > 1 only; "mu" keeps the paper's rule)
+    rank1 = _rank_one_share(prob) if update == "hals" and k > 1 else None
     if extrapolate:
         W_last, H_last = W.copy(), H.copy()  # the last iterate before extrapolation
     first = 1
@@ -1197,12 +1205,19 @@ def fit_batch(
         if update == "hals":
             done &= ~damped[active]
         fit_now = _fit_part(parts)
+        if rank1 is not None:  # still at the rank-one saddle: not converged
+            share = fit_now / (1 - a) if a < 1 else fit_now
+            at_saddle = share >= (1 - RANK1_MARGIN) * rank1[active]
+            done &= ~at_saddle
         if warmup_tol is not None:  # a converged NMF part ends the member's warm-up
             # measured on the NMF part itself: the constant Cox part of the warm-up would
             # dilute the loss's relative change by up to alpha
             prev_f = prev_fit[active]
             rel_f = np.abs(prev_f - fit_now) / np.maximum(np.abs(prev_f), 1e-300)
-            in_warmup[active[warming & np.isfinite(rel_f) & (rel_f < warmup_tol)]] = False
+            ended = warming & np.isfinite(rel_f) & (rel_f < warmup_tol)
+            if rank1 is not None:
+                ended &= ~at_saddle
+            in_warmup[active[ended]] = False
         converged[active[done]] = True
         prev[active] = loss_now
         prev_fit[active] = fit_now
@@ -1314,6 +1329,25 @@ def _extrapolate(
 def _fit_part(parts: np.ndarray) -> np.ndarray:
     """The NMF part of L with its ridges, (m,), from rows of ``LOSS_PARTS`` values."""
     return parts[:, 1] + parts[:, 4] + parts[:, 5]
+
+
+def _rank_one_share(prob: _Problem, iters: int = 200) -> np.ndarray:
+    """(||X||^2 - sigma_1^2) / S per member (B,): the share of the gene-wise variance that
+    the best rank-one fit sigma_1 u v^T of X (over the member's samples) leaves unexplained,
+    by power iteration from the all-ones vector (X >= 0, so the leading pair is nonnegative
+    and the dominant component of expression data converges in a few steps)."""
+    v = prob.mask.T.copy()  # (n, B)
+    lam = np.zeros(prob.mask.shape[0])
+    for _ in range(iters):
+        u = _few_right(prob.X, v)  # (p, B)
+        v_new = _few_right(prob.X.T, u) * prob.mask.T  # X^T X v per member
+        lam_new = np.einsum("nb,nb->b", v, v_new) / np.maximum(np.einsum("nb,nb->b", v, v), 1e-300)
+        v = v_new / np.maximum(np.linalg.norm(v_new, axis=0), 1e-300)
+        if np.all(np.abs(lam_new - lam) <= 1e-12 * np.abs(lam_new)):
+            lam = lam_new
+            break
+        lam = lam_new
+    return np.maximum(prob.x_norm2 - lam, 0.0) / prob.ss
 
 
 def _check_loss(loss: np.ndarray, it: int, active: np.ndarray, hp: Hyper) -> np.ndarray:

@@ -140,6 +140,54 @@ def _hyper(params: dict, ties: str) -> Hyper:
     )
 
 
+def nmf_key(params: dict) -> str:
+    """What the NMF phase of a setting depends on (besides the fold): k and the ridges; not
+    alpha, lambda_, l1_ratio or n_top. Settings with the same key share their NMF phase."""
+    keep = ("n_components", "lambda_w", "lambda_h")
+    return "|".join(f"{p}={float(params[p])!r}" for p in keep)
+
+
+@dataclass(frozen=True)
+class NMFPhase:
+    """The NMF phase of a fold's starts: W (B, p, k), H (B, k, n_train), its iterations."""
+
+    W: np.ndarray
+    H: np.ndarray
+    n_iter: np.ndarray
+
+
+def nmf_phase(
+    X: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    train: np.ndarray,
+    params: dict,
+    entropy: int,
+    fold: int,
+    cfg: EvalConfig,
+    preprocess: FoldPreprocess | None = None,
+    cohort: np.ndarray | None = None,
+) -> NMFPhase | None:
+    """The warm-up of every setting with ``params``' :func:`nmf_key` on one fold: the fold's
+    random starts fitted by NMF alone (alpha = 0, b = 0), to ``cfg.warmup_tol`` within
+    ``cfg.warmup`` iterations (exactly ``cfg.warmup`` without ``warmup_tol``). With b = 0 the
+    Cox part of L is constant, so this is the warm-up of any alpha (its steps do not depend
+    on alpha, lambda_ or l1_ratio) and the search computes it once per key and fold. None
+    when ``cfg.warmup`` is 0."""
+    if cfg.warmup <= 0:
+        return None
+    k = int(params["n_components"])
+    Xc, Xtr, _ = _fold_data(X, train, k, preprocess, cohort)
+    W0, H0, b0 = fold_starts(Xc, train, entropy, fold, cfg.n_starts, k)
+    hp = _hyper({**params, "alpha": 0.0}, cfg.ties)
+    res = fit_batch(
+        Xtr, SurvivalData.from_arrays(time[train], event[train]), W0, H0, b0, hp,
+        tol=cfg.warmup_tol or 0.0, max_iter=cfg.warmup, warmup=0, refit_beta=False,
+        **SOLVERS[cfg.solver],
+    )  # fmt: skip
+    return NMFPhase(res.W, res.H, res.n_iter)
+
+
 def _fold_data(
     X: np.ndarray,
     train: np.ndarray,
@@ -228,21 +276,31 @@ def evaluate_path(
     cfg: EvalConfig,
     preprocess: FoldPreprocess | None = None,
     cohort: np.ndarray | None = None,
+    nmf: NMFPhase | None | str = "compute",
 ) -> list[dict]:
-    """:func:`evaluate_unit` for settings that differ only in alpha, on one fold.
+    """:func:`evaluate_unit` for settings that share their :func:`nmf_key` (and with
+    ``cfg.warm_start == "alpha"`` differ only in alpha), on one fold.
 
-    The preprocessing is fitted once. With ``cfg.warm_start == "alpha"`` the settings are
-    fitted in the order given (increasing alpha, as the search passes them): the first from
-    the fold's random starts (with ``cfg.warmup``), each next one from the previous
-    setting's final W, H and standardised coefficients, start by start, without a warm-up
-    (the survival part is already shaping W); ``n_iter`` counts that setting's own
-    iterations. Otherwise every setting starts from the random starts. Returns one record
-    per setting, in ``path``'s order.
+    The preprocessing is fitted once, and so is the NMF phase (:func:`nmf_phase`; ``nmf``
+    passes one computed already, as the search does, or None when ``cfg.warmup`` is 0). A
+    setting's fit is that phase, then its survival phase from the phase's W and H with b = 0
+    (at most ``cfg.max_iter - cfg.warmup`` iterations, to ``cfg.tol``); ``n_iter`` counts
+    both phases. With ``cfg.warm_start == "alpha"`` the settings are fitted in the order
+    given (increasing alpha, as the search passes them): the first as above, each next one
+    from the previous setting's final W, H and standardised coefficients, start by start
+    (the survival part is already shaping W), ``n_iter`` counting that setting's own
+    iterations. Returns one record per setting, in ``path``'s order.
     """
     t0 = _time.perf_counter()
     k = int(path[0]["n_components"])
     Xc, Xtr, Xte = _fold_data(X, train, k, preprocess, cohort)
     W0, H0, b0 = fold_starts(Xc, train, entropy, fold, cfg.n_starts, k)
+    if isinstance(nmf, str):
+        nmf = nmf_phase(X, time, event, train, path[0], entropy, fold, cfg, preprocess, cohort)
+    first_iter = np.zeros(cfg.n_starts, dtype=int)
+    if nmf is not None:
+        W0, H0, first_iter = nmf.W, nmf.H, nmf.n_iter
+        b0 = np.zeros_like(b0)
     surv = SurvivalData.from_arrays(time[train], event[train])
     out, prev = [], None
     for params in path:
@@ -257,11 +315,12 @@ def evaluate_path(
             b0,
             _hyper(params, cfg.ties),
             tol=cfg.tol,
-            max_iter=cfg.max_iter,
-            warmup=0 if warm else cfg.warmup,
-            warmup_tol=cfg.warmup_tol,
+            max_iter=cfg.max_iter if warm else max(cfg.max_iter - cfg.warmup, 1),
+            warmup=0,
             **SOLVERS[cfg.solver],
         )
+        if not warm:
+            res.n_iter = res.n_iter + first_iter
         out.append(_score(res, Xtr, Xte, time, event, train, params, cfg))
         out[-1]["seconds"] = _time.perf_counter() - t0
         t0 = _time.perf_counter()

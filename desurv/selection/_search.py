@@ -19,7 +19,13 @@ from desurv._validation import (
     split_survival_target,
     warmup_cap,
 )
-from desurv.selection._evaluate import PARAM_DEFAULTS, EvalConfig, evaluate_path
+from desurv.selection._evaluate import (
+    PARAM_DEFAULTS,
+    EvalConfig,
+    evaluate_path,
+    nmf_key,
+    nmf_phase,
+)
 from desurv.selection._folds import FoldPreprocess, stratified_folds
 from desurv.selection._space import BayesProposer, SearchSpace, gp_lcb_k
 from desurv.selection._store import SearchStore, fingerprint, setting_key, unit_key
@@ -583,11 +589,18 @@ def path_key(params: dict) -> str:
     return setting_key({p: v for p, v in params.items() if p != "alpha"})
 
 
-def _unit_job(X, t, e, train, path, entropy, fold, cfg, preprocess, cohort):
+def _unit_job(X, t, e, train, path, entropy, fold, cfg, preprocess, cohort, nmf="compute"):
     from desurv.estimator import _one_blas_thread
 
     with _one_blas_thread():
-        return evaluate_path(X, t, e, train, path, entropy, fold, cfg, preprocess, cohort)
+        return evaluate_path(X, t, e, train, path, entropy, fold, cfg, preprocess, cohort, nmf)
+
+
+def _nmf_job(X, t, e, train, params, entropy, fold, cfg, preprocess, cohort):
+    from desurv.estimator import _one_blas_thread
+
+    with _one_blas_thread():
+        return nmf_phase(X, t, e, train, params, entropy, fold, cfg, preprocess, cohort)
 
 
 class _Runner:
@@ -595,7 +608,11 @@ class _Runner:
     and keeps the rows in a deterministic order (setting order, then fold). With
     ``warm_start="alpha"`` one job is a path of settings on one fold (its units are written
     when the path finishes; a path with a missing unit is refitted whole, which gives the
-    stored units again bitwise)."""
+    stored units again bitwise). The NMF phase of the settings that share an
+    :func:`~desurv.selection._evaluate.nmf_key` is computed once per fold (its own jobs,
+    before the settings that need it) and kept for the runner's life, so a later batch of
+    the Bayesian search reuses it; it is a function of the fold, k and the ridges only, so
+    the table is the same whichever job computes it, and a resumed search recomputes it."""
 
     def __init__(
         self, X, t, e, cohort, folds, n_folds, entropy, cfg, preprocess, store, n_jobs, progress
@@ -611,6 +628,7 @@ class _Runner:
         self.bar = None
         self.progress = progress
         self.best = -np.inf
+        self.nmf: dict[tuple[str, int], Any] = {}  # (nmf_key, fold) -> NMFPhase
 
     def _bar(self, total_new: int):
         if self.progress is False:
@@ -647,6 +665,7 @@ class _Runner:
                     todo.append((keys, path, f))
         if not todo:
             return
+        self._nmf_phases(todo, Parallel, delayed)
         bar = self._bar(sum(key not in self.done for keys, _, _ in todo for key in keys))
         jobs = (
             delayed(_unit_job)(
@@ -660,6 +679,7 @@ class _Runner:
                 self.cfg,
                 self.preprocess,
                 self.cohort,
+                self.nmf.get((nmf_key(path[0]), f)),
             )
             for _, path, f in todo
         )
@@ -680,6 +700,29 @@ class _Runner:
                     self.best = max(self.best, rec["cindex"])
                     bar.update(1)
                     bar.set_postfix(best_fold_C=f"{self.best:.3f}")
+
+    def _nmf_phases(self, todo, Parallel, delayed) -> None:
+        """Compute the NMF phases ``todo``'s jobs need and the runner does not hold yet."""
+        if self.cfg.warmup <= 0:
+            return
+        need: dict[tuple[str, int], dict] = {}
+        for _, path, f in todo:
+            key = (nmf_key(path[0]), f)
+            if key not in self.nmf:
+                need.setdefault(key, path[0])
+        args = [
+            (self.X, self.t, self.e, self.folds != f, params, self.entropy, f, self.cfg,
+             self.preprocess, self.cohort)
+            for (_, f), params in need.items()
+        ]  # fmt: skip
+        if self.n_jobs == 1:
+            results = [_nmf_job(*a) for a in args]
+        else:
+            results = Parallel(n_jobs=self.n_jobs)(delayed(_nmf_job)(*a) for a in args)
+        for key, res in zip(need, results):
+            logger.info("NMF phase of %s fold %d: %d iterations (median)", key[0], key[1],
+                        int(np.median(res.n_iter)))  # fmt: skip
+            self.nmf[key] = res
 
     def _paths(self, settings: list[dict]) -> list[list[dict]]:
         """The jobs' settings: one each, or with ``warm_start="alpha"`` the settings that
