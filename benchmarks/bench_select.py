@@ -9,10 +9,11 @@ Prints:
 1. iterations to tolerance of the paper's recipe (``solver="mu"``: multiplicative steps, a
    warm-up of exactly 50 iterations) against the default one (``solver="hals"``: HALS W and H
    steps, extrapolation, adaptive survival gain, the warm-up until the NMF part has converged
-   to 1e-6, at most half of ``max_iter``), on fold 0's starts batched (one fit each, as
-   ``DeSurv.fit`` runs it): median and maximum iterations, median and best final loss, and
-   the iterations HALS needs to reach the loss mu stopped at from the same start (the
-   stopping rule fires on plateaus, so iterations to tolerance alone mislead);
+   to ``tol`` (a search's default), at most half of ``max_iter``), on fold 0's starts
+   batched (one fit each, as ``DeSurv.fit`` runs it): median and maximum iterations,
+   median and best final loss, and the iterations HALS needs to reach the loss mu stopped
+   at from the same start (the stopping rule fires on plateaus, so iterations to tolerance
+   alone mislead);
 2. for each recipe ("hals", the default, and "mu"), one CV evaluation with
    :class:`desurv.selection.DeSurvSearch` (each fold's 30 starts as one batch on its training
    samples, the folds over ``--n-jobs`` processes with one BLAS thread each);
@@ -58,7 +59,7 @@ TOL, MAX_ITER = 1e-5, 2000
 #: the search's warm-up of each recipe (DeSurvSearch's warmup_iter / warmup_tol, and the same
 #: for the core's fit_batch: warmup / warmup_tol)
 RECIPES = {
-    "hals": {"warmup_iter": MAX_ITER // 2, "warmup_tol": 1e-6},  # the default
+    "hals": {"warmup_iter": MAX_ITER // 2, "warmup_tol": TOL},  # the default (a search)
     "mu": {"warmup_iter": 50, "warmup_tol": None},  # the paper's
 }
 

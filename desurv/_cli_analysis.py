@@ -215,7 +215,7 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     g.add_argument("--tol", type=float, default=1e-5)
     g.add_argument("--warmup-iter", type=int, default=None,
                    help="most warm-up iterations (default: half of --max-iter)")
-    g.add_argument("--warmup-tol", type=float, default=1e-6, dest="warmup_tol",
+    g.add_argument("--warmup-tol", type=float, default=1e-5, dest="warmup_tol",
                    help="end each start's warm-up once its NMF part has converged")  # fmt: skip
     g.add_argument("--solver", choices=["hals", "mu"], default="hals")
     g.add_argument("--warm-start", choices=["alpha"], default=None, dest="warm_start",

@@ -307,7 +307,7 @@ class DeSurv(BaseEstimator):
         alpha = 0 it leaves 31 % of the gene-wise variance unexplained, "mu" 86 %). At one
         CV evaluation's scale (``benchmarks/bench_select.py``, alpha 0.5) it reaches the
         loss "mu" stops at in 55 iterations (median; "mu": 326) and goes on to a far lower
-        one (0.616 against 0.905). A HALS fit at the rank-one saddle (its NMF part within
+        one (0.611 against 0.905). A HALS fit at the rank-one saddle (its NMF part within
         1 % of the best rank-one fit's, where HALS lingers from random starts) is not taken
         for converged. Its converged fits change the paper's comparison:
         alpha = 0 recovers the lethal program as well (precision 0.55 against 0.07 for the

@@ -61,7 +61,7 @@ class EvalConfig:
     max_iter: int = 2000
     tol: float = 1e-5
     warmup: int | None = None  # None: half of max_iter (set in __post_init__)
-    warmup_tol: float | None = 1e-6
+    warmup_tol: float | None = 1e-5
     ties: str = "efron"
     score: str = "top"
     start_rule: str = "mean"

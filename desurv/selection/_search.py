@@ -239,7 +239,7 @@ class DeSurvSearch:
     warmup_iter : int or None, default None
         The most warm-up iterations (None: half of ``max_iter``; :class:`desurv.DeSurv`'s
         ``warmup_iter``).
-    warmup_tol : float or None, default 1e-6
+    warmup_tol : float or None, default 1e-5
         End a start's warm-up once its NMF part has converged (:class:`desurv.DeSurv`'s
         ``warmup_tol``; 0 or None: exactly ``warmup_iter`` iterations).
     ties : {"efron", "breslow"}, default "efron"
@@ -294,7 +294,7 @@ class DeSurvSearch:
         max_iter: int = 2000,
         tol: float = 1e-5,
         warmup_iter: int | None = None,
-        warmup_tol: float | None = 1e-6,
+        warmup_tol: float | None = 1e-5,
         ties: str = "efron",
         preprocess: FoldPreprocess | None = None,
         solver: str = "hals",

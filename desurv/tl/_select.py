@@ -48,7 +48,7 @@ def select(
     max_iter: int = 2000,
     tol: float = 1e-5,
     warmup_iter: int | None = None,
-    warmup_tol: float | None = 1e-6,
+    warmup_tol: float | None = 1e-5,
     progress: bool | None = None,
     refit: bool | str = False,
     refit_init: str = "random",
