@@ -207,3 +207,14 @@ def make_survival_adata():
 def make_clustered_adata():
     """Factory :func:`clustered_adata` ``(X)``."""
     return clustered_adata
+
+
+@pytest.fixture(scope="session")
+def small_search_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training samples of a small primary simulation (300 genes, seed 0) as arrays:
+    X samples x genes, time, event (the selection tests' data)."""
+    from desurv.simulate import simulate
+
+    d = simulate("primary", random_state=0, n_genes=300, n_markers=30, n_background=60)
+    tr = d.train
+    return d.X.loc[tr].to_numpy(), d.time[tr].to_numpy(), d.event[tr].to_numpy()

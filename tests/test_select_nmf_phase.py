@@ -20,19 +20,13 @@ from desurv.selection import _search as search_mod
 from desurv.selection._evaluate import EvalConfig, evaluate_unit, nmf_key, nmf_phase
 from desurv.selection._folds import stratified_folds
 from desurv.selection._search import FOLD_SEED_KEY, _params_of
-from desurv.simulate import simulate
 
 KW = dict(n_folds=3, n_starts=2, max_iter=300, score="full", random_state=0, progress=False)
 
 
 @pytest.fixture(scope="module")
-def data():
-    d = simulate("primary", random_state=0, n_genes=300, n_markers=30, n_background=60)
-    return (
-        d.X.loc[d.train].to_numpy(),
-        d.time[d.train].to_numpy(),
-        d.event[d.train].to_numpy(),
-    )
+def data(small_search_data):
+    return small_search_data
 
 
 class _Count:

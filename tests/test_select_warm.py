@@ -23,7 +23,6 @@ from desurv.exceptions import DeSurvWarning
 from desurv.selection import DeSurvSearch
 from desurv.selection import _search as search_mod
 from desurv.selection._evaluate import EvalConfig, evaluate_path, evaluate_unit
-from desurv.simulate import simulate
 
 GRID = dict(
     n_components=[2, 3], alpha=[0.0, 0.5, 0.8], n_folds=3, n_starts=3, max_iter=300,
@@ -32,13 +31,8 @@ GRID = dict(
 
 
 @pytest.fixture(scope="module")
-def data():
-    d = simulate("primary", random_state=0, n_genes=300, n_markers=30, n_background=60)
-    return (
-        d.X.loc[d.train].to_numpy(),
-        d.time[d.train].to_numpy(),
-        d.event[d.train].to_numpy(),
-    )
+def data(small_search_data):
+    return small_search_data
 
 
 @pytest.fixture(scope="module")

@@ -1206,8 +1206,7 @@ def fit_batch(
             done &= ~damped[active]
         fit_now = _fit_part(parts)
         if rank1 is not None:  # still at the rank-one saddle: not converged
-            share = fit_now / (1 - a) if a < 1 else fit_now
-            at_saddle = share >= (1 - RANK1_MARGIN) * rank1[active]
+            at_saddle = fit_now / (1 - a) >= (1 - RANK1_MARGIN) * rank1[active]  # alpha < 1
             done &= ~at_saddle
         if warmup_tol is not None:  # a converged NMF part ends the member's warm-up
             # measured on the NMF part itself: the constant Cox part of the warm-up would

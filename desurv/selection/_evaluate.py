@@ -176,14 +176,29 @@ def nmf_phase(
     when ``cfg.warmup`` is 0."""
     if cfg.warmup <= 0:
         return None
-    k = int(params["n_components"])
-    Xc, Xtr, _ = _fold_data(X, train, k, preprocess, cohort)
-    W0, H0, b0 = fold_starts(Xc, train, entropy, fold, cfg.n_starts, k)
+    Xc, Xtr, _ = _fold_data(X, train, int(params["n_components"]), preprocess, cohort)
+    surv = SurvivalData.from_arrays(time[train], event[train])
+    return _nmf_fit(Xc, Xtr, train, surv, params, entropy, fold, cfg)
+
+
+def _nmf_fit(
+    Xc: np.ndarray,
+    Xtr: np.ndarray,
+    train: np.ndarray,
+    surv: SurvivalData,
+    params: dict,
+    entropy: int,
+    fold: int,
+    cfg: EvalConfig,
+) -> NMFPhase | None:
+    """:func:`nmf_phase` on a fold's data already prepared (:func:`_fold_data`)."""
+    if cfg.warmup <= 0:
+        return None
+    W0, H0, b0 = fold_starts(Xc, train, entropy, fold, cfg.n_starts, int(params["n_components"]))
     hp = _hyper({**params, "alpha": 0.0}, cfg.ties)
     res = fit_batch(
-        Xtr, SurvivalData.from_arrays(time[train], event[train]), W0, H0, b0, hp,
-        tol=cfg.warmup_tol or 0.0, max_iter=cfg.warmup, warmup=0, refit_beta=False,
-        **SOLVERS[cfg.solver],
+        Xtr, surv, W0, H0, b0, hp, tol=cfg.warmup_tol or 0.0, max_iter=cfg.warmup, warmup=0,
+        refit_beta=False, **SOLVERS[cfg.solver],
     )  # fmt: skip
     return NMFPhase(res.W, res.H, res.n_iter)
 
@@ -294,14 +309,15 @@ def evaluate_path(
     t0 = _time.perf_counter()
     k = int(path[0]["n_components"])
     Xc, Xtr, Xte = _fold_data(X, train, k, preprocess, cohort)
-    W0, H0, b0 = fold_starts(Xc, train, entropy, fold, cfg.n_starts, k)
-    if isinstance(nmf, str):
-        nmf = nmf_phase(X, time, event, train, path[0], entropy, fold, cfg, preprocess, cohort)
-    first_iter = np.zeros(cfg.n_starts, dtype=int)
-    if nmf is not None:
-        W0, H0, first_iter = nmf.W, nmf.H, nmf.n_iter
-        b0 = np.zeros_like(b0)
     surv = SurvivalData.from_arrays(time[train], event[train])
+    if isinstance(nmf, str):
+        nmf = _nmf_fit(Xc, Xtr, train, surv, path[0], entropy, fold, cfg)
+    if nmf is None:  # no warm-up: the survival phase from the fold's random starts
+        W0, H0, b0 = fold_starts(Xc, train, entropy, fold, cfg.n_starts, k)
+        first_iter = np.zeros(cfg.n_starts, dtype=int)
+    else:
+        W0, H0, first_iter = nmf.W, nmf.H, nmf.n_iter
+        b0 = np.zeros((cfg.n_starts, k))
     out, prev = [], None
     for params in path:
         warm = cfg.warm_start == "alpha" and prev is not None

@@ -646,9 +646,18 @@ class _Runner:
         self.bar.refresh()
         return self.bar
 
-    def run(self, settings: Sequence[tuple[dict, str]]) -> None:
+    def _map(self, fn, args: list[tuple], lazy: bool = False):
+        """``fn(*a)`` for every ``a`` in ``args``, in order: in this process with ``n_jobs=1``,
+        else through joblib (``lazy``: results as they come, for the store and the bar)."""
+        if self.n_jobs == 1:
+            results = (fn(*a) for a in args)
+            return results if lazy else list(results)
         from joblib import Parallel, delayed
 
+        par = Parallel(n_jobs=self.n_jobs, return_as="generator" if lazy else "list")
+        return par(delayed(fn)(*a) for a in args)
+
+    def run(self, settings: Sequence[tuple[dict, str]]) -> None:
         todo = []  # (keys, path of settings, fold): one job each
         new = []
         for params, phase in settings:
@@ -665,28 +674,14 @@ class _Runner:
                     todo.append((keys, path, f))
         if not todo:
             return
-        self._nmf_phases(todo, Parallel, delayed)
+        self._nmf_phases(todo)
         bar = self._bar(sum(key not in self.done for keys, _, _ in todo for key in keys))
-        jobs = (
-            delayed(_unit_job)(
-                self.X,
-                self.t,
-                self.e,
-                self.folds != f,
-                path,
-                self.entropy,
-                f,
-                self.cfg,
-                self.preprocess,
-                self.cohort,
-                self.nmf.get((nmf_key(path[0]), f)),
-            )
+        args = [
+            (self.X, self.t, self.e, self.folds != f, path, self.entropy, f, self.cfg,
+             self.preprocess, self.cohort, self.nmf.get((nmf_key(path[0]), f)))
             for _, path, f in todo
-        )
-        if self.n_jobs == 1:
-            results = (_unit_job(*j[1], **j[2]) for j in jobs)
-        else:
-            results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
+        ]  # fmt: skip
+        results = self._map(_unit_job, args, lazy=True)
         for (keys, path, f), recs in zip(todo, results):
             for key, params, rec in zip(keys, path, recs):
                 if key in self.done:  # a resumed path: this setting was stored already
@@ -701,7 +696,7 @@ class _Runner:
                     bar.update(1)
                     bar.set_postfix(best_fold_C=f"{self.best:.3f}")
 
-    def _nmf_phases(self, todo, Parallel, delayed) -> None:
+    def _nmf_phases(self, todo) -> None:
         """Compute the NMF phases ``todo``'s jobs need and the runner does not hold yet."""
         if self.cfg.warmup <= 0:
             return
@@ -715,11 +710,7 @@ class _Runner:
              self.preprocess, self.cohort)
             for (_, f), params in need.items()
         ]  # fmt: skip
-        if self.n_jobs == 1:
-            results = [_nmf_job(*a) for a in args]
-        else:
-            results = Parallel(n_jobs=self.n_jobs)(delayed(_nmf_job)(*a) for a in args)
-        for key, res in zip(need, results):
+        for key, res in zip(need, self._map(_nmf_job, args)):
             logger.info("NMF phase of %s fold %d: %d iterations (median)", key[0], key[1],
                         int(np.median(res.n_iter)))  # fmt: skip
             self.nmf[key] = res
